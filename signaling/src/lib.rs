@@ -1,0 +1,1 @@
+//! Tracker server library.
