@@ -1,0 +1,121 @@
+//! The `bitfleet` command line (contract: docs/cli.md).
+
+mod create;
+mod get;
+mod rate;
+mod seed;
+mod swarm;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::progress::Mode;
+use rate::parse_rate;
+
+#[derive(Debug, Parser)]
+#[command(name = "bitfleet", version, about = "Move large files through an organization with BitTorrent")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make a .torrent of a file or a folder.
+    Create(create::CreateArgs),
+    /// Share data that is already complete on disk.
+    Seed(seed::SeedArgs),
+    /// Download a torrent (a .torrent file, its http(s) URL, or a magnet link).
+    Get(get::GetArgs),
+}
+
+/// Options of every command that joins a swarm.
+#[derive(Debug, Clone, Args)]
+struct PeerArgs {
+    /// TCP port for peers; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address the peer listener binds.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    bind: IpAddr,
+    /// A peer to connect to at start (HOST:PORT); repeatable.
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    peers: Vec<String>,
+    /// Upload cap in bytes/s (suffix K, M or G; 0 for none).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    up_limit: Option<u64>,
+    /// No progress output.
+    #[arg(long, conflicts_with = "json")]
+    quiet: bool,
+    /// JSON lines on stdout instead of a progress bar.
+    #[arg(long)]
+    json: bool,
+}
+
+impl PeerArgs {
+    fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+
+    fn mode(&self) -> Mode {
+        match (self.quiet, self.json) {
+            (true, _) => Mode::Quiet,
+            (_, true) => Mode::Json,
+            _ => Mode::Bar,
+        }
+    }
+
+    fn up_limit(&self) -> Option<u64> {
+        no_limit_if_zero(self.up_limit)
+    }
+
+    /// The `--peer` addresses, host names resolved.
+    async fn resolve_peers(&self) -> anyhow::Result<Vec<SocketAddr>> {
+        let mut addrs = Vec::new();
+        for peer in &self.peers {
+            let found = tokio::net::lookup_host(peer.as_str())
+                .await
+                .with_context(|| format!("--peer {peer}: expected HOST:PORT"))?;
+            addrs.extend(found);
+        }
+        Ok(addrs)
+    }
+}
+
+/// Runs the command line; the binary's whole `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let result = tokio::runtime::Runtime::new()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli.command)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Create(args) => create::run(args).await,
+        Command::Seed(args) => seed::run(args).await,
+        Command::Get(args) => get::run(args).await,
+    }
+}
+
+/// Rate caps: `0` means none.
+fn no_limit_if_zero(rate: Option<u64>) -> Option<u64> {
+    rate.filter(|&r| r > 0)
+}

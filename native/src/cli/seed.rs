@@ -1,0 +1,69 @@
+//! `bitfleet seed FILE.torrent --dir DATA_DIR`
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use bitfleet_core::metainfo::Metainfo;
+use bitfleet_core::Bitfield;
+use clap::Args;
+
+use super::{swarm, PeerArgs};
+use crate::progress::Progress;
+use crate::session::{Session, TorrentOptions};
+use crate::storage::{Access, Storage};
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    torrent: PathBuf,
+    /// Folder holding the data: DATA_DIR/NAME.
+    #[arg(long, value_name = "DATA_DIR")]
+    dir: PathBuf,
+    /// Trust the data without verifying every piece first.
+    #[arg(long)]
+    skip_check: bool,
+    #[command(flatten)]
+    peer: PeerArgs,
+}
+
+pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    let mut shutdown = swarm::Shutdown::listen()?;
+    let metainfo = read_torrent_file(&args.torrent).await?;
+    let info = Arc::new(metainfo.info.clone());
+    let storage = Storage::open(&args.dir, info.clone(), Access::ReadOnly)
+        .with_context(|| format!("opening {}", args.dir.display()))?;
+    let have = if args.skip_check {
+        Bitfield::full(info.piece_count())
+    } else {
+        swarm::check(&storage, args.peer.mode()).await?
+    };
+    if !have.is_full() {
+        bail!(
+            "{}: data missing or wrong, only {} of {} pieces are valid",
+            args.dir.join(&info.name).display(),
+            have.count_ones(),
+            have.len()
+        );
+    }
+    let session = Session::bind(args.peer.listen_addr())
+        .await
+        .with_context(|| format!("binding the peer port {}", args.peer.listen_addr()))?;
+    let options = TorrentOptions {
+        upload_limit: args.peer.up_limit(),
+        download_limit: None,
+        seed_when_complete: true,
+        peers: args.peer.resolve_peers().await?,
+    };
+    let mut progress = Progress::new(args.peer.mode());
+    let handle = swarm::start(&session, &metainfo, storage, have, options, &mut progress);
+    swarm::run(handle, &progress, false, &mut shutdown).await;
+    Ok(())
+}
+
+/// Reads and parses a .torrent file.
+pub async fn read_torrent_file(path: &std::path::Path) -> anyhow::Result<Metainfo> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .with_context(|| format!("reading {}", path.display()))?;
+    Metainfo::from_bytes(&bytes).with_context(|| format!("{}: not a valid .torrent", path.display()))
+}

@@ -1,0 +1,130 @@
+//! What `seed`, `get` and `serve` share: checking data already on disk, and running a torrent
+//! until it completes or a signal arrives.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use bitfleet_core::metainfo::{Info, Metainfo};
+use bitfleet_core::Bitfield;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::progress::{Mode, Progress, Started};
+use crate::session::{Report, Session, TorrentHandle, TorrentOptions};
+use crate::storage::{self, Storage};
+
+/// SIGINT and SIGTERM, listened for from the start so neither kills the process abruptly.
+pub struct Shutdown {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    pub fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The valid pieces of `storage`'s data (read and hashed on every core), with a bar in
+/// `Mode::Bar`.
+pub async fn check(storage: &Storage, mode: Mode) -> anyhow::Result<Bitfield> {
+    let info = storage.info().clone();
+    let layout = storage.layout().clone();
+    let bar = match mode {
+        Mode::Bar => ProgressBar::new(u64::from(info.piece_count())),
+        Mode::Json | Mode::Quiet => ProgressBar::hidden(),
+    };
+    bar.set_style(
+        ProgressStyle::with_template("checking [{bar:30}] {pos}/{len} pieces")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let ticker = bar.clone();
+    let have = tokio::task::spawn_blocking(move || storage::check(&info, &layout, &|| ticker.inc(1)))
+        .await
+        .context("checking task failed")??;
+    bar.finish_and_clear();
+    Ok(have)
+}
+
+/// Starts `metainfo` in `session` and reports `started`.
+pub fn start(
+    session: &Session,
+    metainfo: &Metainfo,
+    storage: Storage,
+    have: Bitfield,
+    options: TorrentOptions,
+    progress: &mut Progress,
+) -> TorrentHandle {
+    let info: &Arc<Info> = storage.info();
+    progress.started(&Started {
+        info_hash: metainfo.info_hash,
+        name: &info.name,
+        total: info.total_length(),
+        pieces: info.piece_count(),
+        port: session.port(),
+    });
+    session.add_torrent(metainfo, storage, have, options)
+}
+
+/// How a run ended.
+pub struct Outcome {
+    pub report: Report,
+    /// A signal ended it (rather than completion).
+    pub interrupted: bool,
+}
+
+/// Reports progress until completion (when `stop_when_complete`) or a signal, then stops the
+/// torrent gracefully and reports `stopped`.
+pub async fn run(
+    handle: TorrentHandle,
+    progress: &Progress,
+    stop_when_complete: bool,
+    shutdown: &mut Shutdown,
+) -> Outcome {
+    let mut updates = handle.subscribe();
+    let mut reported_complete = false;
+    let mut interrupted = false;
+    loop {
+        let report = updates.borrow_and_update().clone();
+        if report.complete && !reported_complete {
+            progress.complete(&report);
+            reported_complete = true;
+            if stop_when_complete {
+                break;
+            }
+        } else {
+            progress.update(&report);
+        }
+        tokio::select! {
+            changed = updates.changed() => if changed.is_err() { break },
+            () = shutdown.recv() => {
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    let report = handle.stop().await;
+    progress.stopped(&report);
+    Outcome { report, interrupted }
+}

@@ -1,0 +1,9 @@
+//! Bitfleet's native client: storage, torrent creation, the tokio driver of the sans-IO engine,
+//! and the `bitfleet` command line over them.
+
+pub mod cli;
+pub mod create;
+pub mod net;
+pub mod progress;
+pub mod session;
+pub mod storage;

@@ -1,0 +1,97 @@
+//! A live peer connection: a reader task turning socket reads into events, and a writer task
+//! draining a queue of outgoing bytes.
+
+use bitfleet_core::engine::PeerKey;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+/// Socket read size.
+const READ_BUFFER: usize = 64 * 1024;
+/// Queued messages are coalesced into writes of up to this size.
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// What a connection's tasks report to the torrent that owns it.
+#[derive(Debug)]
+pub enum PeerEvent {
+    Data(PeerKey, Bytes),
+    /// The peer hung up or the socket failed; sent at most once per task.
+    Closed(PeerKey),
+}
+
+/// The torrent's side of a connection. Dropping it closes the connection once queued bytes
+/// are flushed.
+#[derive(Debug)]
+pub struct PeerConnection {
+    outgoing: mpsc::UnboundedSender<Bytes>,
+    reader: AbortHandle,
+}
+
+impl PeerConnection {
+    /// Starts the reader and writer tasks; `events` receives what they see.
+    pub fn spawn<E>(key: PeerKey, stream: TcpStream, events: mpsc::Sender<E>) -> Self
+    where
+        E: From<PeerEvent> + Send + 'static,
+    {
+        let (read_half, write_half) = stream.into_split();
+        let (outgoing, queue) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(read_loop(key, read_half, events.clone())).abort_handle();
+        tokio::spawn(write_loop(key, write_half, queue, events));
+        Self { outgoing, reader }
+    }
+
+    /// Queues bytes for the peer; a dead writer has already reported the close.
+    pub fn send(&self, data: Bytes) {
+        let _ = self.outgoing.send(data);
+    }
+}
+
+impl Drop for PeerConnection {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+async fn read_loop<E: From<PeerEvent>>(key: PeerKey, mut socket: OwnedReadHalf, events: mpsc::Sender<E>) {
+    let mut buffer = BytesMut::with_capacity(READ_BUFFER);
+    loop {
+        buffer.reserve(READ_BUFFER);
+        match socket.read_buf(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let data = buffer.split().freeze();
+                if events.send(PeerEvent::Data(key, data).into()).await.is_err() {
+                    return; // the torrent is gone
+                }
+            }
+        }
+    }
+    let _ = events.send(PeerEvent::Closed(key).into()).await;
+}
+
+async fn write_loop<E: From<PeerEvent>>(
+    key: PeerKey,
+    mut socket: OwnedWriteHalf,
+    mut queue: mpsc::UnboundedReceiver<Bytes>,
+    events: mpsc::Sender<E>,
+) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while let Some(first) = queue.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&first);
+        while batch.len() < WRITE_BATCH {
+            match queue.try_recv() {
+                Ok(more) => batch.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if socket.write_all(&batch).await.is_err() {
+            let _ = events.send(PeerEvent::Closed(key).into()).await;
+            return;
+        }
+    }
+    let _ = socket.shutdown().await;
+}

@@ -1,0 +1,180 @@
+//! The tokio driver of the sans-IO engine. A `Session` is one process's peer listener, shared
+//! by all its torrents; each torrent runs in its own task that owns the engine's `Torrent`.
+
+mod announce;
+mod clock;
+mod listener;
+mod task;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use bitfleet_core::engine::{Config, Status, Torrent};
+use bitfleet_core::metainfo::Metainfo;
+use bitfleet_core::{Bitfield, InfoHash, PeerId};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub use announce::http_client;
+use announce::Announcer;
+use task::{Event, TorrentTask};
+
+use crate::storage::Storage;
+
+/// Events queued per torrent before peer readers wait (backpressure on fast peers).
+const EVENT_QUEUE: usize = 1024;
+
+/// Torrent-specific settings; the session supplies peer id and port.
+#[derive(Debug, Clone, Default)]
+pub struct TorrentOptions {
+    pub upload_limit: Option<u64>,
+    pub download_limit: Option<u64>,
+    /// Keep serving others once complete.
+    pub seed_when_complete: bool,
+    /// Addresses to try at once (`--peer`).
+    pub peers: Vec<SocketAddr>,
+}
+
+/// What progress displays see of a running torrent.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub status: Status,
+    /// Every piece is verified and stored.
+    pub complete: bool,
+}
+
+/// Routes incoming connections to their torrent by info-hash.
+#[derive(Default)]
+struct Router {
+    torrents: RwLock<HashMap<InfoHash, mpsc::Sender<Event>>>,
+}
+
+impl Router {
+    fn get(&self, info_hash: &InfoHash) -> Option<mpsc::Sender<Event>> {
+        self.torrents.read().unwrap_or_else(PoisonError::into_inner).get(info_hash).cloned()
+    }
+    fn insert(&self, info_hash: InfoHash, events: mpsc::Sender<Event>) {
+        self.torrents.write().unwrap_or_else(PoisonError::into_inner).insert(info_hash, events);
+    }
+    fn remove(&self, info_hash: &InfoHash) {
+        self.torrents.write().unwrap_or_else(PoisonError::into_inner).remove(info_hash);
+    }
+}
+
+pub struct Session {
+    peer_id: PeerId,
+    port: u16,
+    router: Arc<Router>,
+    accept: JoinHandle<()>,
+}
+
+impl Session {
+    /// Binds the peer listener (port 0 picks a free one) and starts accepting.
+    pub async fn bind(addr: SocketAddr) -> io::Result<Session> {
+        let listener = TcpListener::bind(addr).await?;
+        let port = listener.local_addr()?.port();
+        let peer_id = PeerId::generate(random_seed());
+        let router = Arc::new(Router::default());
+        let accept = tokio::spawn(listener::accept_loop(listener, router.clone(), peer_id));
+        Ok(Session { peer_id, port, router, accept })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Starts a torrent whose pieces in `have` are already on `storage`.
+    pub fn add_torrent(
+        &self,
+        metainfo: &Metainfo,
+        storage: Storage,
+        have: Bitfield,
+        options: TorrentOptions,
+    ) -> TorrentHandle {
+        let info = storage.info().clone();
+        let info_hash = metainfo.info_hash;
+        let mut config = Config::new(self.peer_id, self.port);
+        config.upload_limit = options.upload_limit;
+        config.download_limit = options.download_limit;
+        config.seed_when_complete = options.seed_when_complete;
+        let complete = have.is_full();
+        let torrent = Torrent::new(info, info_hash, have, config, random_seed(), clock::now());
+
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (report_tx, report_rx) = watch::channel(Report { complete, ..Report::default() });
+        let (stop_tx, stop_rx) = oneshot::channel();
+        self.router.insert(info_hash, events_tx.clone());
+        let task = TorrentTask {
+            torrent,
+            storage: Arc::new(Mutex::new(storage)),
+            announcer: Announcer::new(metainfo.trackers(), info_hash, self.peer_id, self.port),
+            peer_id: self.peer_id,
+            events_tx,
+            events_rx,
+            report: report_tx,
+            peers: HashMap::new(),
+            next_key: 0,
+            work: tokio::task::JoinSet::new(),
+        };
+        let router = self.router.clone();
+        let join = tokio::spawn(async move {
+            task.run(options.peers, stop_rx).await;
+            router.remove(&info_hash);
+        });
+        TorrentHandle { info_hash, report: report_rx, stop: Some(stop_tx), join }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// Control of a running torrent.
+pub struct TorrentHandle {
+    info_hash: InfoHash,
+    report: watch::Receiver<Report>,
+    stop: Option<oneshot::Sender<()>>,
+    join: JoinHandle<()>,
+}
+
+impl TorrentHandle {
+    pub fn info_hash(&self) -> InfoHash {
+        self.info_hash
+    }
+
+    pub fn report(&self) -> Report {
+        self.report.borrow().clone()
+    }
+
+    /// Updates with every published report (about once a second, and on completion).
+    pub fn subscribe(&self) -> watch::Receiver<Report> {
+        self.report.clone()
+    }
+
+    /// Stops gracefully (peers closed, `stopped` announced within 2 s) and returns the last
+    /// report.
+    pub async fn stop(mut self) -> Report {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Err(e) = (&mut self.join).await {
+            tracing::error!(error = %e, "torrent task failed");
+        }
+        self.report()
+    }
+}
+
+/// A seed for peer ids and the engine's randomness; std's hasher keys are random per process.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
