@@ -51,6 +51,13 @@ pub fn raw_dict_value<'a>(data: &'a [u8], key: &[u8]) -> Result<Option<&'a [u8]>
     Ok(found)
 }
 
+/// Checks that `data` is one well-formed dictionary within the limits of [`raw_dict_value`];
+/// call before handing untrusted bytes to `serde_bencode`, whose recursion has no depth limit.
+pub fn validate_dict(data: &[u8]) -> Result<(), BencodeError> {
+    // Looking up any key walks and checks the whole document.
+    raw_dict_value(data, b"").map(drop)
+}
+
 /// Appends `bytes` as a bencode string (`<len>:<bytes>`).
 pub fn write_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.extend_from_slice(bytes.len().to_string().as_bytes());
