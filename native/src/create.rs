@@ -5,7 +5,9 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bitfleet_core::metainfo::{piece_length_for, Metainfo, MetainfoError, PieceHasher, TorrentBuilder};
+use bitfleet_core::metainfo::{
+    piece_length_for, Metainfo, MetainfoError, PieceHasher, TorrentBuilder,
+};
 
 /// Read size while hashing: large enough that syscalls are noise next to SHA-1.
 const READ_BUFFER: usize = 4 << 20;
@@ -71,7 +73,10 @@ pub fn create_torrent(path: &Path, options: &CreateOptions) -> Result<Metainfo, 
 
     let builder = TorrentBuilder {
         name,
-        files: files.into_iter().map(|f| (f.components, f.length)).collect(),
+        files: files
+            .into_iter()
+            .map(|f| (f.components, f.length))
+            .collect(),
         piece_length,
         trackers: options.trackers.clone(),
         web_seeds: options.web_seeds.clone(),
@@ -86,8 +91,15 @@ pub fn create_torrent(path: &Path, options: &CreateOptions) -> Result<Metainfo, 
     Ok(builder.build(hasher.finish())?)
 }
 
-fn hash_file(file: &SourceFile, hasher: &mut PieceHasher, buffer: &mut [u8]) -> Result<(), CreateError> {
-    let io_err = |source| CreateError::Io { path: file.path.clone(), source };
+fn hash_file(
+    file: &SourceFile,
+    hasher: &mut PieceHasher,
+    buffer: &mut [u8],
+) -> Result<(), CreateError> {
+    let io_err = |source| CreateError::Io {
+        path: file.path.clone(),
+        source,
+    };
     let mut reader = File::open(&file.path).map_err(io_err)?;
     let mut remaining = file.length;
     loop {
@@ -99,7 +111,9 @@ fn hash_file(file: &SourceFile, hasher: &mut PieceHasher, buffer: &mut [u8]) -> 
         if n == 0 {
             break;
         }
-        remaining = remaining.checked_sub(n as u64).ok_or_else(|| CreateError::Changed(file.path.clone()))?;
+        remaining = remaining
+            .checked_sub(n as u64)
+            .ok_or_else(|| CreateError::Changed(file.path.clone()))?;
         hasher.update(&buffer[..n]);
     }
     if remaining != 0 {
@@ -112,7 +126,11 @@ fn hash_file(file: &SourceFile, hasher: &mut PieceHasher, buffer: &mut [u8]) -> 
 fn collect(root: &Path) -> Result<Vec<SourceFile>, CreateError> {
     let meta = symlink_metadata(root)?;
     if meta.is_file() {
-        return Ok(vec![SourceFile { components: Vec::new(), path: root.to_owned(), length: meta.len() }]);
+        return Ok(vec![SourceFile {
+            components: Vec::new(),
+            path: root.to_owned(),
+            length: meta.len(),
+        }]);
     }
     let mut files = Vec::new();
     walk(root, &mut Vec::new(), &mut files)?;
@@ -120,14 +138,24 @@ fn collect(root: &Path) -> Result<Vec<SourceFile>, CreateError> {
     Ok(files)
 }
 
-fn walk(dir: &Path, prefix: &mut Vec<String>, out: &mut Vec<SourceFile>) -> Result<(), CreateError> {
+fn walk(
+    dir: &Path,
+    prefix: &mut Vec<String>,
+    out: &mut Vec<SourceFile>,
+) -> Result<(), CreateError> {
     let meta = symlink_metadata(dir)?;
     if !meta.is_dir() {
         return Err(kind_error(dir, &meta));
     }
-    let entries = fs::read_dir(dir).map_err(|source| CreateError::Io { path: dir.to_owned(), source })?;
+    let entries = fs::read_dir(dir).map_err(|source| CreateError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
     for entry in entries {
-        let entry = entry.map_err(|source| CreateError::Io { path: dir.to_owned(), source })?;
+        let entry = entry.map_err(|source| CreateError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
         let path = entry.path();
         let name = utf8_name(&path)?;
         let meta = symlink_metadata(&path)?;
@@ -135,7 +163,11 @@ fn walk(dir: &Path, prefix: &mut Vec<String>, out: &mut Vec<SourceFile>) -> Resu
         if meta.is_dir() {
             walk(&path, prefix, out)?;
         } else if meta.is_file() {
-            out.push(SourceFile { components: prefix.clone(), path, length: meta.len() });
+            out.push(SourceFile {
+                components: prefix.clone(),
+                path,
+                length: meta.len(),
+            });
         } else {
             return Err(kind_error(&path, &meta));
         }
@@ -145,7 +177,10 @@ fn walk(dir: &Path, prefix: &mut Vec<String>, out: &mut Vec<SourceFile>) -> Resu
 }
 
 fn symlink_metadata(path: &Path) -> Result<fs::Metadata, CreateError> {
-    fs::symlink_metadata(path).map_err(|source| CreateError::Io { path: path.to_owned(), source })
+    fs::symlink_metadata(path).map_err(|source| CreateError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn kind_error(path: &Path, meta: &fs::Metadata) -> CreateError {
@@ -160,7 +195,10 @@ fn kind_error(path: &Path, meta: &fs::Metadata) -> CreateError {
 fn utf8_name(path: &Path) -> Result<String, CreateError> {
     let owned;
     let path = if path.file_name().is_none() {
-        owned = fs::canonicalize(path).map_err(|source| CreateError::Io { path: path.to_owned(), source })?;
+        owned = fs::canonicalize(path).map_err(|source| CreateError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         &owned
     } else {
         path

@@ -55,8 +55,13 @@ pub async fn run(args: GetArgs) -> anyhow::Result<()> {
     let outcome = swarm::run(handle, &progress, !args.seed_after, &mut shutdown).await;
     if !outcome.report.complete {
         let status = &outcome.report.status;
+        let why = if outcome.interrupted {
+            "interrupted"
+        } else {
+            "stopped"
+        };
         bail!(
-            "stopped before completion: {} of {} pieces",
+            "{why} before completion: {} of {} pieces",
             status.pieces_have,
             status.pieces_total
         );
@@ -88,10 +93,16 @@ async fn fetch(url: &str) -> anyhow::Result<Metainfo> {
         .with_context(|| format!("fetching {url}"))?
         .error_for_status()
         .with_context(|| format!("fetching {url}"))?;
-    if response.content_length().is_some_and(|n| n > MAX_TORRENT_FILE as u64) {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_TORRENT_FILE as u64)
+    {
         bail!("{url}: larger than {MAX_TORRENT_FILE} bytes, not a .torrent");
     }
-    let bytes = response.bytes().await.with_context(|| format!("fetching {url}"))?;
+    let bytes = response
+        .bytes()
+        .await
+        .with_context(|| format!("fetching {url}"))?;
     if bytes.len() > MAX_TORRENT_FILE {
         bail!("{url}: larger than {MAX_TORRENT_FILE} bytes, not a .torrent");
     }

@@ -16,7 +16,11 @@ use crate::progress::Mode;
 use rate::parse_rate;
 
 #[derive(Debug, Parser)]
-#[command(name = "bitfleet", version, about = "Move large files through an organization with BitTorrent")]
+#[command(
+    name = "bitfleet",
+    version,
+    about = "Move large files through an organization with BitTorrent"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

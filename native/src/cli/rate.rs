@@ -37,7 +37,15 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        for bad in ["", "K", "1X", "-1", "1.5M", "99999999999999999999G", "18446744073709551615K"] {
+        for bad in [
+            "",
+            "K",
+            "1X",
+            "-1",
+            "1.5M",
+            "99999999999999999999G",
+            "18446744073709551615K",
+        ] {
             assert!(parse_rate(bad).is_err(), "{bad:?} accepted");
         }
     }

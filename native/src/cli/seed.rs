@@ -65,5 +65,6 @@ pub async fn read_torrent_file(path: &std::path::Path) -> anyhow::Result<Metainf
     let bytes = tokio::fs::read(path)
         .await
         .with_context(|| format!("reading {}", path.display()))?;
-    Metainfo::from_bytes(&bytes).with_context(|| format!("{}: not a valid .torrent", path.display()))
+    Metainfo::from_bytes(&bytes)
+        .with_context(|| format!("{}: not a valid .torrent", path.display()))
 }

@@ -60,9 +60,10 @@ pub async fn check(storage: &Storage, mode: Mode) -> anyhow::Result<Bitfield> {
             .progress_chars("=> "),
     );
     let ticker = bar.clone();
-    let have = tokio::task::spawn_blocking(move || storage::check(&info, &layout, &|| ticker.inc(1)))
-        .await
-        .context("checking task failed")??;
+    let have =
+        tokio::task::spawn_blocking(move || storage::check(&info, &layout, &|| ticker.inc(1)))
+            .await
+            .context("checking task failed")??;
     bar.finish_and_clear();
     Ok(have)
 }
@@ -126,5 +127,8 @@ pub async fn run(
     }
     let report = handle.stop().await;
     progress.stopped(&report);
-    Outcome { report, interrupted }
+    Outcome {
+        report,
+        interrupted,
+    }
 }

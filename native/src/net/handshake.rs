@@ -20,7 +20,10 @@ pub async fn read_handshake(stream: &mut TcpStream) -> Result<Handshake, NetErro
         .ok_or(NetError::Wire(WireError::Handshake("incomplete")))
 }
 
-pub async fn write_handshake(stream: &mut TcpStream, handshake: &Handshake) -> Result<(), NetError> {
+pub async fn write_handshake(
+    stream: &mut TcpStream,
+    handshake: &Handshake,
+) -> Result<(), NetError> {
     let mut raw = Vec::with_capacity(Handshake::LEN);
     handshake.encode(&mut raw);
     timeout(HANDSHAKE_TIMEOUT, stream.write_all(&raw))

@@ -44,7 +44,11 @@ pub struct ShakenPeer {
 }
 
 /// Dials `addr`, sends our handshake and checks theirs.
-pub async fn dial(addr: SocketAddr, info_hash: InfoHash, peer_id: PeerId) -> Result<ShakenPeer, NetError> {
+pub async fn dial(
+    addr: SocketAddr,
+    info_hash: InfoHash,
+    peer_id: PeerId,
+) -> Result<ShakenPeer, NetError> {
     let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| NetError::Timeout)??;
@@ -57,5 +61,10 @@ pub async fn dial(addr: SocketAddr, info_hash: InfoHash, peer_id: PeerId) -> Res
     if handshake.peer_id == peer_id {
         return Err(NetError::OurOwnId);
     }
-    Ok(ShakenPeer { stream, addr, handshake, outgoing: true })
+    Ok(ShakenPeer {
+        stream,
+        addr,
+        handshake,
+        outgoing: true,
+    })
 }

@@ -55,7 +55,11 @@ impl Drop for PeerConnection {
     }
 }
 
-async fn read_loop<E: From<PeerEvent>>(key: PeerKey, mut socket: OwnedReadHalf, events: mpsc::Sender<E>) {
+async fn read_loop<E: From<PeerEvent>>(
+    key: PeerKey,
+    mut socket: OwnedReadHalf,
+    events: mpsc::Sender<E>,
+) {
     let mut buffer = BytesMut::with_capacity(READ_BUFFER);
     loop {
         buffer.reserve(READ_BUFFER);
@@ -63,7 +67,11 @@ async fn read_loop<E: From<PeerEvent>>(key: PeerKey, mut socket: OwnedReadHalf, 
             Ok(0) | Err(_) => break,
             Ok(_) => {
                 let data = buffer.split().freeze();
-                if events.send(PeerEvent::Data(key, data).into()).await.is_err() {
+                if events
+                    .send(PeerEvent::Data(key, data).into())
+                    .await
+                    .is_err()
+                {
                     return; // the torrent is gone
                 }
             }

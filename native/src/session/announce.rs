@@ -24,7 +24,13 @@ pub struct Announcer {
 
 impl Announcer {
     pub fn new(trackers: Vec<String>, info_hash: InfoHash, peer_id: PeerId, port: u16) -> Self {
-        Self { client: http_client(), trackers, info_hash, peer_id, port }
+        Self {
+            client: http_client(),
+            trackers,
+            info_hash,
+            peer_id,
+            port,
+        }
     }
 
     /// Announces to all trackers at once: the peers of every reply, the shortest interval;
@@ -85,18 +91,29 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-async fn announce_one(client: &reqwest::Client, tracker: &str, query: &str) -> Result<AnnounceResponse, String> {
+async fn announce_one(
+    client: &reqwest::Client,
+    tracker: &str,
+    query: &str,
+) -> Result<AnnounceResponse, String> {
     if !(tracker.starts_with("http://") || tracker.starts_with("https://")) {
         return Err("only HTTP trackers are supported".to_owned());
     }
     let separator = if tracker.contains('?') { '&' } else { '?' };
     let url = format!("{tracker}{separator}{query}");
-    let response = client.get(url).send().await.map_err(|e| e.without_url().to_string())?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("HTTP {status}"));
     }
-    let body = response.bytes().await.map_err(|e| e.without_url().to_string())?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
     AnnounceResponse::decode(&body).map_err(|e| e.to_string())
 }
 

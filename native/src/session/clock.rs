@@ -17,5 +17,7 @@ pub fn now() -> Instant {
 /// The tokio instant of an engine instant; far in the future when not representable.
 pub fn to_tokio(at: Instant) -> tokio::time::Instant {
     let far = || tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
-    epoch().checked_add(at.since_epoch()).map_or_else(far, tokio::time::Instant::from_std)
+    epoch()
+        .checked_add(at.since_epoch())
+        .map_or_else(far, tokio::time::Instant::from_std)
 }

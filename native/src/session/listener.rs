@@ -46,7 +46,12 @@ async fn route(
         return Err(NetError::OurOwnId);
     }
     net::write_handshake(&mut stream, &Handshake::new(handshake.info_hash, peer_id)).await?;
-    let peer = ShakenPeer { stream, addr, handshake, outgoing: false };
+    let peer = ShakenPeer {
+        stream,
+        addr,
+        handshake,
+        outgoing: false,
+    };
     // A closed channel means the torrent just stopped; dropping the peer is right then.
     let _ = torrent.send(Event::Shaken(peer)).await;
     Ok(())

@@ -54,13 +54,23 @@ struct Router {
 
 impl Router {
     fn get(&self, info_hash: &InfoHash) -> Option<mpsc::Sender<Event>> {
-        self.torrents.read().unwrap_or_else(PoisonError::into_inner).get(info_hash).cloned()
+        self.torrents
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(info_hash)
+            .cloned()
     }
     fn insert(&self, info_hash: InfoHash, events: mpsc::Sender<Event>) {
-        self.torrents.write().unwrap_or_else(PoisonError::into_inner).insert(info_hash, events);
+        self.torrents
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(info_hash, events);
     }
     fn remove(&self, info_hash: &InfoHash) {
-        self.torrents.write().unwrap_or_else(PoisonError::into_inner).remove(info_hash);
+        self.torrents
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(info_hash);
     }
 }
 
@@ -79,7 +89,12 @@ impl Session {
         let peer_id = PeerId::generate(random_seed());
         let router = Arc::new(Router::default());
         let accept = tokio::spawn(listener::accept_loop(listener, router.clone(), peer_id));
-        Ok(Session { peer_id, port, router, accept })
+        Ok(Session {
+            peer_id,
+            port,
+            router,
+            accept,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -108,7 +123,10 @@ impl Session {
         let torrent = Torrent::new(info, info_hash, have, config, random_seed(), clock::now());
 
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-        let (report_tx, report_rx) = watch::channel(Report { complete, ..Report::default() });
+        let (report_tx, report_rx) = watch::channel(Report {
+            complete,
+            ..Report::default()
+        });
         let (stop_tx, stop_rx) = oneshot::channel();
         self.router.insert(info_hash, events_tx.clone());
         let task = TorrentTask {
@@ -128,7 +146,12 @@ impl Session {
             task.run(options.peers, stop_rx).await;
             router.remove(&info_hash);
         });
-        TorrentHandle { info_hash, report: report_rx, stop: Some(stop_tx), join }
+        TorrentHandle {
+            info_hash,
+            report: report_rx,
+            stop: Some(stop_tx),
+            join,
+        }
     }
 }
 

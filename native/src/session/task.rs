@@ -30,9 +30,19 @@ pub(super) enum Event {
     Shaken(ShakenPeer),
     DialFailed(SocketAddr, NetError),
     Peer(PeerEvent),
-    BlockRead { peer: PeerKey, block: BlockRef, data: Option<Bytes> },
-    Verified { piece: u32, valid: bool },
-    Written { piece: u32, ok: bool },
+    BlockRead {
+        peer: PeerKey,
+        block: BlockRef,
+        data: Option<Bytes>,
+    },
+    Verified {
+        piece: u32,
+        valid: bool,
+    },
+    Written {
+        piece: u32,
+        ok: bool,
+    },
     Announced(Result<AnnounceResponse, String>),
 }
 
@@ -117,7 +127,9 @@ impl TorrentTask {
                     self.torrent.peer_closed(key, at);
                 }
             }
-            Event::BlockRead { peer, block, data } => self.torrent.block_read(peer, block, data, at),
+            Event::BlockRead { peer, block, data } => {
+                self.torrent.block_read(peer, block, data, at)
+            }
             Event::Verified { piece, valid } => self.torrent.piece_verified(piece, valid, at),
             Event::Written { piece, ok } => self.torrent.piece_written(piece, ok, at),
             Event::Announced(result) => {

@@ -14,7 +14,11 @@ pub struct FileHandles {
 
 impl FileHandles {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), clock: 0, open: HashMap::new() }
+        Self {
+            capacity: capacity.max(1),
+            clock: 0,
+            open: HashMap::new(),
+        }
     }
 
     /// The cached handle of `index`, or the one `open` returns (then cached, evicting the least
@@ -38,12 +42,17 @@ impl FileHandles {
         Ok(file)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.open.len()
     }
 
     fn evict_oldest(&mut self) {
-        let oldest = self.open.iter().min_by_key(|(_, (_, used))| *used).map(|(&index, _)| index);
+        let oldest = self
+            .open
+            .iter()
+            .min_by_key(|(_, (_, used))| *used)
+            .map(|(&index, _)| index);
         if let Some(index) = oldest {
             self.open.remove(&index);
         }

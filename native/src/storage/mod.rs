@@ -33,12 +33,19 @@ pub enum StorageError {
     #[error("piece {piece}: range {begin}+{len} is out of bounds")]
     OutOfBounds { piece: u32, begin: u32, len: u32 },
     #[error("piece {piece}: got {got} bytes, expected {expected}")]
-    WrongLength { piece: u32, got: usize, expected: u32 },
+    WrongLength {
+        piece: u32,
+        got: usize,
+        expected: u32,
+    },
 }
 
 impl StorageError {
     fn io(path: &Path, source: io::Error) -> Self {
-        Self::Io { path: path.to_owned(), source }
+        Self::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 
     /// The data is simply not there (missing or short file), as opposed to an I/O failure.
@@ -81,7 +88,12 @@ impl Storage {
 
     /// Another view on an already resolved layout (checker threads each keep their own handles).
     pub fn with_layout(info: Arc<Info>, layout: Arc<Layout>, access: Access) -> Self {
-        Self { info, layout, access, handles: FileHandles::new(MAX_OPEN_FILES) }
+        Self {
+            info,
+            layout,
+            access,
+            handles: FileHandles::new(MAX_OPEN_FILES),
+        }
     }
 
     pub fn info(&self) -> &Arc<Info> {
@@ -96,13 +108,21 @@ impl Storage {
     pub fn write_piece(&mut self, piece: u32, data: &[u8]) -> Result<(), StorageError> {
         let expected = self.checked_piece_size(piece)?;
         if data.len() != expected as usize {
-            return Err(StorageError::WrongLength { piece, got: data.len(), expected });
+            return Err(StorageError::WrongLength {
+                piece,
+                got: data.len(),
+                expected,
+            });
         }
         let mut written = 0usize;
         for span in self.info.file_spans(piece, 0, expected) {
             let chunk = advance(&mut written, &span)
                 .and_then(|range| data.get(range))
-                .ok_or(StorageError::WrongLength { piece, got: data.len(), expected })?;
+                .ok_or(StorageError::WrongLength {
+                    piece,
+                    got: data.len(),
+                    expected,
+                })?;
             if self.is_pad(span.file) {
                 continue;
             }
@@ -144,7 +164,11 @@ impl Storage {
 
     fn checked_piece_size(&self, piece: u32) -> Result<u32, StorageError> {
         if piece >= self.info.piece_count() {
-            return Err(StorageError::OutOfBounds { piece, begin: 0, len: 0 });
+            return Err(StorageError::OutOfBounds {
+                piece,
+                begin: 0,
+                len: 0,
+            });
         }
         Ok(self.info.piece_size(piece))
     }

@@ -17,7 +17,12 @@ fn torrent(piece_length: u32, files: &[(&str, u64, bool)]) -> (Arc<Info>, Vec<u8
             payload.push(if pad { 0 } else { (i * 7 % 251) as u8 });
         }
         let path = path.split('/').map(str::to_owned).collect();
-        entries.push(FileEntry { path, length, offset, pad });
+        entries.push(FileEntry {
+            path,
+            length,
+            offset,
+            pad,
+        });
     }
     let pieces = payload
         .chunks(piece_length as usize)
@@ -65,7 +70,10 @@ fn round_trip_across_uneven_file_boundaries() {
     assert_eq!(fs::read(top.join("dir/b.bin")).unwrap(), b"");
     assert_eq!(fs::read(top.join("dir/c.bin")).unwrap(), &payload[5..28]);
     assert_eq!(fs::read(top.join("dir/sub/d.bin")).unwrap(), &payload[37..]);
-    assert!(!top.join(".pad").exists(), "pad files must never be created");
+    assert!(
+        !top.join(".pad").exists(),
+        "pad files must never be created"
+    );
 
     for piece in 0..info.piece_count() {
         let start = piece as usize * 16;
@@ -123,7 +131,10 @@ fn check_finds_valid_pieces_and_tolerates_missing_files() {
         Arc::new(Layout::new(dir.path(), &info).unwrap()),
         Access::ReadOnly,
     );
-    assert_eq!(check(&info, &layout(&empty), &|| {}).unwrap().count_ones(), 0);
+    assert_eq!(
+        check(&info, &layout(&empty), &|| {}).unwrap().count_ones(),
+        0
+    );
 
     let mut storage = Storage::open(dir.path(), info.clone(), Access::ReadWrite).unwrap();
     write_all(&mut storage, &payload, 16);
@@ -150,7 +161,10 @@ fn unsafe_names_are_refused() {
     for bad in ["../evil", "/etc/passwd", "a//b", "./x", "dir/../../x"] {
         let (info, _) = torrent(16, &[(bad, 4, false)]);
         let err = Storage::open(dir.path(), info, Access::ReadWrite).err();
-        assert!(matches!(err, Some(StorageError::UnsafePath(_))), "{bad:?}: {err:?}");
+        assert!(
+            matches!(err, Some(StorageError::UnsafePath(_))),
+            "{bad:?}: {err:?}"
+        );
     }
     let (info, _) = torrent(16, &[("ok", 4, false)]);
     let mut info = Arc::unwrap_or_clone(info);
@@ -176,15 +190,24 @@ fn symlinks_escaping_the_folder_are_refused() {
     // Reading through the link is refused too, even when the file exists there.
     fs::write(outside.path().join("f.bin"), &payload).unwrap();
     let mut reader = Storage::open(dir.path(), info.clone(), Access::ReadOnly).unwrap();
-    assert!(matches!(reader.read_piece(0), Err(StorageError::Escapes(_))));
+    assert!(matches!(
+        reader.read_piece(0),
+        Err(StorageError::Escapes(_))
+    ));
 
     // A symlinked file pointing outside, in a real folder.
     fs::remove_file(dir.path().join("top/dir")).unwrap();
     fs::create_dir(dir.path().join("top/dir")).unwrap();
-    std::os::unix::fs::symlink(outside.path().join("f.bin"), dir.path().join("top/dir/f.bin"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("f.bin"),
+        dir.path().join("top/dir/f.bin"),
+    )
+    .unwrap();
     let mut reader = Storage::open(dir.path(), info, Access::ReadOnly).unwrap();
-    assert!(matches!(reader.read_piece(0), Err(StorageError::Escapes(_))));
+    assert!(matches!(
+        reader.read_piece(0),
+        Err(StorageError::Escapes(_))
+    ));
 }
 
 #[test]
