@@ -1,11 +1,22 @@
 //! `.torrent` files (BEP 3 metainfo, single- and multi-file v1; BEP 12 announce-list, BEP 19
 //! url-list, BEP 47 pad files): parsing with validation, and piece geometry.
-// OWNER: formats helper. Types fixed by the scaffold; bodies to be written.
+//!
+//! Parsing refuses anything that could escape the download directory or make us allocate
+//! absurdly: unsafe names and path components (empty, `.`, `..`, separators, NUL, drive
+//! letters), colliding file paths, piece lengths outside `1..=MAX_PIECE_LENGTH`, `pieces` not
+//! a multiple of 20 or not matching the data length, more than `MAX_FILES` files or
+//! `MAX_PIECES` pieces, and length sums that overflow. The info-hash is SHA-1 over the `info`
+//! bytes as they stand in the file, so keys we do not model (v2 fields of hybrid torrents)
+//! still count.
 
 mod create;
+mod parse;
 
 pub use create::{piece_length_for, PieceHasher, TorrentBuilder};
 
+use sha1::{Digest, Sha1};
+
+use crate::bencode::{write_bytes, write_int};
 use crate::InfoHash;
 
 /// Why a .torrent was refused.
@@ -76,43 +87,149 @@ pub const MAX_PIECES: usize = 4 << 20;
 pub const MAX_FILES: usize = 1 << 20;
 
 impl Metainfo {
+    /// Parses and validates a .torrent; see the module docs for what is refused.
     pub fn from_bytes(data: &[u8]) -> Result<Metainfo, MetainfoError> {
-        let _ = data;
-        todo!("formats helper")
+        parse::parse(data)
     }
 
     /// Bencodes the whole torrent; the `info` part is `info_bytes` verbatim.
     pub fn to_bytes(&self) -> Vec<u8> {
-        todo!("formats helper")
+        OuterFields {
+            announce: self.announce.as_deref(),
+            announce_list: &self.announce_list,
+            url_list: &self.url_list,
+            comment: self.comment.as_deref(),
+            created_by: self.created_by.as_deref(),
+            creation_date: self.creation_date,
+        }
+        .encode_around(&self.info_bytes)
     }
 
-    /// Every tracker URL: announce-list tiers flattened, else `announce`.
+    /// Every tracker URL: announce-list tiers flattened, else `announce`. Duplicates are
+    /// dropped, first occurrence kept.
     pub fn trackers(&self) -> Vec<String> {
-        todo!("formats helper")
+        let mut urls: Vec<String> = Vec::new();
+        let tiers = self.announce_list.iter().flatten();
+        let candidates: Vec<&String> = if self.announce_list.is_empty() {
+            self.announce.iter().collect()
+        } else {
+            tiers.collect()
+        };
+        for url in candidates {
+            if !urls.contains(url) {
+                urls.push(url.clone());
+            }
+        }
+        urls
     }
 }
 
 impl Info {
     pub fn total_length(&self) -> u64 {
-        todo!("formats helper")
+        // Offsets are cumulative, so the last file ends where the data ends.
+        self.files
+            .last()
+            .map_or(0, |f| f.offset.saturating_add(f.length))
     }
     pub fn piece_count(&self) -> u32 {
         self.pieces.len() as u32
     }
-    /// Length of `piece` (the last one is usually short).
+    /// Length of `piece` (the last one is usually short); 0 for a piece past the end.
     pub fn piece_size(&self, piece: u32) -> u32 {
-        let _ = piece;
-        todo!("formats helper")
+        let start = u64::from(piece) * u64::from(self.piece_length);
+        let remaining = self.total_length().saturating_sub(start);
+        // Bounded by `piece_length`, so the conversion cannot truncate.
+        remaining.min(u64::from(self.piece_length)) as u32
     }
     /// The files a byte range of a piece touches, in order (pad files included, flagged by
-    /// their `FileEntry::pad`).
+    /// their `FileEntry::pad`). Zero-length files touch nothing; a range running past the end
+    /// of the data is cut short.
     pub fn file_spans(&self, piece: u32, begin: u32, len: u32) -> Vec<FileSpan> {
-        let _ = (piece, begin, len);
-        todo!("formats helper")
+        let start = u64::from(piece) * u64::from(self.piece_length) + u64::from(begin);
+        let end = (start + u64::from(len)).min(self.total_length());
+        let file_end = |f: &FileEntry| f.offset.saturating_add(f.length);
+        let first = self.files.partition_point(|f| file_end(f) <= start);
+        let mut spans = Vec::new();
+        for (index, file) in self.files.iter().enumerate().skip(first) {
+            if file.offset >= end {
+                break;
+            }
+            if file.length == 0 {
+                continue;
+            }
+            let from = start.max(file.offset);
+            let to = end.min(file_end(file));
+            spans.push(FileSpan {
+                file: index,
+                file_offset: from - file.offset,
+                len: to - from,
+            });
+        }
+        spans
     }
     /// Whether `data` is piece `piece` (SHA-1 against the torrent's hash).
     pub fn verify_piece(&self, piece: u32, data: &[u8]) -> bool {
-        let _ = (piece, data);
-        todo!("formats helper")
+        self.pieces.get(piece as usize).is_some_and(|expected| {
+            data.len() == self.piece_size(piece) as usize && sha1(data) == *expected
+        })
     }
+}
+
+/// The outer dictionary's fields, borrowed, so `to_bytes` and the builder share one encoder.
+struct OuterFields<'a> {
+    announce: Option<&'a str>,
+    announce_list: &'a [Vec<String>],
+    url_list: &'a [String],
+    comment: Option<&'a str>,
+    created_by: Option<&'a str>,
+    creation_date: Option<i64>,
+}
+
+impl OuterFields<'_> {
+    /// The whole torrent with `info_bytes` spliced in verbatim; keys in sorted order.
+    fn encode_around(&self, info_bytes: &[u8]) -> Vec<u8> {
+        fn put_str_list(buf: &mut Vec<u8>, items: &[String]) {
+            buf.push(b'l');
+            for item in items {
+                write_bytes(buf, item.as_bytes());
+            }
+            buf.push(b'e');
+        }
+        fn put_str(buf: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
+            if let Some(value) = value {
+                write_bytes(buf, key);
+                write_bytes(buf, value.as_bytes());
+            }
+        }
+        let mut buf = Vec::with_capacity(info_bytes.len() + 256);
+        buf.push(b'd');
+        put_str(&mut buf, b"announce", self.announce);
+        if !self.announce_list.is_empty() {
+            write_bytes(&mut buf, b"announce-list");
+            buf.push(b'l');
+            for tier in self.announce_list {
+                put_str_list(&mut buf, tier);
+            }
+            buf.push(b'e');
+        }
+        put_str(&mut buf, b"comment", self.comment);
+        put_str(&mut buf, b"created by", self.created_by);
+        if let Some(date) = self.creation_date {
+            write_bytes(&mut buf, b"creation date");
+            write_int(&mut buf, date);
+        }
+        write_bytes(&mut buf, b"info");
+        buf.extend_from_slice(info_bytes);
+        if !self.url_list.is_empty() {
+            write_bytes(&mut buf, b"url-list");
+            put_str_list(&mut buf, self.url_list);
+        }
+        buf.push(b'e');
+        buf
+    }
+}
+
+/// SHA-1 of `data`, the v1 piece and info-hash function.
+pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
+    Sha1::digest(data).into()
 }
