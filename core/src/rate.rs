@@ -43,7 +43,9 @@ impl RateMeter {
             .map(|(_, b)| b)
             .sum();
         let window = Duration::from_secs(WINDOW_SECS);
-        let span = now.saturating_since(first).clamp(Duration::from_millis(500), window);
+        let span = now
+            .saturating_since(first)
+            .clamp(Duration::from_millis(500), window);
         (recent as u128 * 1000 / span.as_millis()) as u64
     }
 }
@@ -61,7 +63,12 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate: Option<u64>, min_burst: u64, now: Instant) -> Self {
-        let mut bucket = Self { rate, min_burst, tokens: 0, last: now };
+        let mut bucket = Self {
+            rate,
+            min_burst,
+            tokens: 0,
+            last: now,
+        };
         bucket.tokens = bucket.capacity();
         bucket
     }
@@ -78,7 +85,8 @@ impl TokenBucket {
     }
 
     fn capacity(&self) -> u128 {
-        self.rate.map_or(u128::MAX, |r| r.max(self.min_burst) as u128 * 1_000_000)
+        self.rate
+            .map_or(u128::MAX, |r| r.max(self.min_burst) as u128 * 1_000_000)
     }
 
     fn refill(&mut self, now: Instant) {

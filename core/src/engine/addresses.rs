@@ -36,7 +36,12 @@ pub(crate) struct AddressBook {
 impl AddressBook {
     pub fn add(&mut self, addr: SocketAddr, now: Instant) {
         if self.entries.len() < MAX_ADDRESSES && !self.entries.iter().any(|e| e.addr == addr) {
-            self.entries.push(Entry { addr, state: State::Idle, failures: 0, ready_at: now });
+            self.entries.push(Entry {
+                addr,
+                state: State::Idle,
+                failures: 0,
+                ready_at: now,
+            });
         }
     }
 
@@ -45,18 +50,26 @@ impl AddressBook {
     }
 
     pub fn dialing(&self) -> usize {
-        self.entries.iter().filter(|e| e.state == State::Dialing).count()
+        self.entries
+            .iter()
+            .filter(|e| e.state == State::Dialing)
+            .count()
     }
 
     /// The next address to dial, marked as being dialed.
     pub fn next_to_dial(&mut self, now: Instant) -> Option<SocketAddr> {
-        let entry = self.entries.iter_mut().find(|e| e.state == State::Idle && e.ready_at <= now)?;
+        let entry = self
+            .entries
+            .iter_mut()
+            .find(|e| e.state == State::Idle && e.ready_at <= now)?;
         entry.state = State::Dialing;
         Some(entry.addr)
     }
 
     pub fn failed(&mut self, addr: SocketAddr, now: Instant) {
-        let Some(entry) = self.entry(addr) else { return };
+        let Some(entry) = self.entry(addr) else {
+            return;
+        };
         entry.failures += 1;
         entry.state = State::Idle;
         entry.ready_at = now + RETRY_BASE * 2u32.saturating_pow(entry.failures - 1);
@@ -111,6 +124,10 @@ mod tests {
             book.failed(a, at(100 * t));
         }
         book.connected(b);
-        assert_eq!(book.next_to_dial(at(10_000)), None, "a was dropped, b is connected");
+        assert_eq!(
+            book.next_to_dial(at(10_000)),
+            None,
+            "a was dropped, b is connected"
+        );
     }
 }

@@ -21,7 +21,12 @@ pub(crate) fn choose_unchoked(
 ) -> Vec<PeerKey> {
     let mut ranked: Vec<&Candidate> = candidates.iter().collect();
     // Stable order for equal rates keeps the choice deterministic and avoids fibrillation.
-    ranked.sort_by(|a, b| a.snubbed.cmp(&b.snubbed).then(b.rate.cmp(&a.rate)).then(a.peer.cmp(&b.peer)));
+    ranked.sort_by(|a, b| {
+        a.snubbed
+            .cmp(&b.snubbed)
+            .then(b.rate.cmp(&a.rate))
+            .then(a.peer.cmp(&b.peer))
+    });
     let mut chosen: Vec<PeerKey> = ranked.iter().take(slots).map(|c| c.peer).collect();
     if let Some(opt) = optimistic {
         if !chosen.contains(&opt) && candidates.iter().any(|c| c.peer == opt) {
@@ -37,8 +42,11 @@ pub(crate) fn pick_optimistic(
     regular: &[PeerKey],
     rng: &mut fastrand::Rng,
 ) -> Option<PeerKey> {
-    let pool: Vec<PeerKey> =
-        candidates.iter().map(|c| c.peer).filter(|p| !regular.contains(p)).collect();
+    let pool: Vec<PeerKey> = candidates
+        .iter()
+        .map(|c| c.peer)
+        .filter(|p| !regular.contains(p))
+        .collect();
     (!pool.is_empty()).then(|| pool[rng.usize(0..pool.len())])
 }
 
@@ -47,13 +55,26 @@ mod tests {
     use super::*;
 
     fn c(peer: u64, rate: u64, snubbed: bool) -> Candidate {
-        Candidate { peer: PeerKey(peer), rate, snubbed }
+        Candidate {
+            peer: PeerKey(peer),
+            rate,
+            snubbed,
+        }
     }
 
     #[test]
     fn best_rates_win_and_snubbed_peers_come_last() {
-        let cands = [c(1, 10, false), c(2, 50, false), c(3, 99, true), c(4, 30, false), c(5, 0, false)];
-        assert_eq!(choose_unchoked(&cands, 2, None), vec![PeerKey(2), PeerKey(4)]);
+        let cands = [
+            c(1, 10, false),
+            c(2, 50, false),
+            c(3, 99, true),
+            c(4, 30, false),
+            c(5, 0, false),
+        ];
+        assert_eq!(
+            choose_unchoked(&cands, 2, None),
+            vec![PeerKey(2), PeerKey(4)]
+        );
         assert_eq!(
             choose_unchoked(&cands, 2, Some(PeerKey(3))),
             vec![PeerKey(2), PeerKey(4), PeerKey(3)]
@@ -66,7 +87,10 @@ mod tests {
         let cands = [c(1, 10, false), c(2, 50, false), c(3, 0, false)];
         let mut rng = fastrand::Rng::with_seed(1);
         for _ in 0..20 {
-            assert_eq!(pick_optimistic(&cands, &[PeerKey(1), PeerKey(2)], &mut rng), Some(PeerKey(3)));
+            assert_eq!(
+                pick_optimistic(&cands, &[PeerKey(1), PeerKey(2)], &mut rng),
+                Some(PeerKey(3))
+            );
         }
         assert_eq!(pick_optimistic(&cands[..1], &[PeerKey(1)], &mut rng), None);
     }

@@ -17,11 +17,15 @@ struct Violation;
 impl Torrent {
     /// Bytes the peer sent after its handshake.
     pub fn peer_data(&mut self, key: PeerKey, data: &[u8], now: crate::Instant) {
-        let Some(peer) = self.peers.get_mut(&key) else { return };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
         peer.last_received = now;
         peer.decoder.extend(data);
         loop {
-            let Some(peer) = self.peers.get_mut(&key) else { return };
+            let Some(peer) = self.peers.get_mut(&key) else {
+                return;
+            };
             match peer.decoder.next_message() {
                 Ok(Some(msg)) => {
                     if self.on_message(key, msg, now).is_err() {
@@ -44,12 +48,21 @@ impl Torrent {
         let pieces = self.info.piece_count();
         let peer = self.peers.get_mut(&key).ok_or(Violation)?;
         let fast = peer.info.supports_fast;
-        if !matches!(msg, Message::Bitfield(_) | Message::HaveAll | Message::HaveNone | Message::Extended { .. } | Message::KeepAlive)
-        {
+        if !matches!(
+            msg,
+            Message::Bitfield(_)
+                | Message::HaveAll
+                | Message::HaveNone
+                | Message::Extended { .. }
+                | Message::KeepAlive
+        ) {
             peer.expecting_bitfield = false;
         }
         match msg {
-            Message::KeepAlive | Message::Port(_) | Message::SuggestPiece(_) | Message::AllowedFast(_) => {}
+            Message::KeepAlive
+            | Message::Port(_)
+            | Message::SuggestPiece(_)
+            | Message::AllowedFast(_) => {}
             Message::Choke => {
                 peer.peer_choking = true;
                 // Without the fast extension a choke silently drops every request; with it the
@@ -98,14 +111,25 @@ impl Torrent {
                     return Err(Violation);
                 }
                 let bits = Bitfield::from_bytes(&bytes, pieces).map_err(|_| Violation)?;
-                self.set_holding(key, if bits.is_full() { Holding::All } else { Holding::Pieces(bits) }, now);
+                self.set_holding(
+                    key,
+                    if bits.is_full() {
+                        Holding::All
+                    } else {
+                        Holding::Pieces(bits)
+                    },
+                    now,
+                );
             }
             Message::HaveAll | Message::HaveNone => {
                 if !fast || !peer.expecting_bitfield {
                     return Err(Violation);
                 }
-                let holding =
-                    if msg == Message::HaveAll { Holding::All } else { Holding::Pieces(Bitfield::new(pieces)) };
+                let holding = if msg == Message::HaveAll {
+                    Holding::All
+                } else {
+                    Holding::Pieces(Bitfield::new(pieces))
+                };
                 self.set_holding(key, holding, now);
             }
             Message::Request(block) => self.on_request(key, block, now)?,
@@ -136,7 +160,9 @@ impl Torrent {
 
     /// Records what a peer holds (its first bitfield / have all / have none).
     fn set_holding(&mut self, key: PeerKey, holding: Holding, now: Instant) {
-        let Some(peer) = self.peers.get_mut(&key) else { return };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
         peer.expecting_bitfield = false;
         let have = self.picker.have();
         let interesting = match &holding {
@@ -170,7 +196,9 @@ impl Torrent {
             return Err(Violation);
         }
         let have = self.picker.have().get(block.piece);
-        let Some(peer) = self.peers.get_mut(&key) else { return Ok(()) };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return Ok(());
+        };
         if have && !peer.am_choking && peer.incoming.len() < OUR_REQQ {
             peer.incoming.push_back(block);
         } else if peer.info.supports_fast {
@@ -179,14 +207,27 @@ impl Torrent {
         Ok(())
     }
 
-    fn on_piece(&mut self, key: PeerKey, piece: u32, begin: u32, data: Bytes, now: Instant) -> Result<(), Violation> {
-        let block = BlockRef { piece, begin, len: u32::try_from(data.len()).map_err(|_| Violation)? };
+    fn on_piece(
+        &mut self,
+        key: PeerKey,
+        piece: u32,
+        begin: u32,
+        data: Bytes,
+        now: Instant,
+    ) -> Result<(), Violation> {
+        let block = BlockRef {
+            piece,
+            begin,
+            len: u32::try_from(data.len()).map_err(|_| Violation)?,
+        };
         if !self.valid_block(&block) {
             return Err(Violation);
         }
         let len = block.len as u64;
         self.downloaded.record(len, now);
-        let Some(peer) = self.peers.get_mut(&key) else { return Ok(()) };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return Ok(());
+        };
         peer.downloaded.record(len, now);
         if peer.take_outstanding(&block) {
             peer.last_block = now;
@@ -195,7 +236,11 @@ impl Torrent {
         match self.picker.receive(key, &block, &data) {
             Received::Stored => {}
             Received::Unwanted => self.wasted += len,
-            Received::PieceComplete { piece, data, contributors } => self.verify(piece, data, contributors),
+            Received::PieceComplete {
+                piece,
+                data,
+                contributors,
+            } => self.verify(piece, data, contributors),
         }
         if self.picker.all_started() {
             self.cancel_elsewhere(key, &block, now);
@@ -221,6 +266,9 @@ impl Torrent {
         block.piece < self.info.piece_count()
             && block.len > 0
             && block.len <= MAX_BLOCK_SIZE
-            && block.begin.checked_add(block.len).is_some_and(|end| end <= self.picker.piece_size(block.piece))
+            && block
+                .begin
+                .checked_add(block.len)
+                .is_some_and(|end| end <= self.picker.piece_size(block.piece))
     }
 }

@@ -104,7 +104,10 @@ pub enum Action {
     /// Write these bytes to the peer's connection, in order.
     Send { peer: PeerKey, data: Bytes },
     /// Close the connection; the driver then calls `peer_closed`.
-    Disconnect { peer: PeerKey, reason: DisconnectReason },
+    Disconnect {
+        peer: PeerKey,
+        reason: DisconnectReason,
+    },
     /// Dial this address, handshake, then `peer_connected` (or `connect_failed`).
     Connect { addr: SocketAddr },
     /// Read a block from storage for this peer, then `block_read`.
@@ -114,7 +117,10 @@ pub enum Action {
     /// Store a verified piece, then `piece_written`.
     Write { piece: u32, data: Bytes },
     /// Announce to the trackers, then `announce_result`.
-    Announce { event: Option<AnnounceEvent>, stats: TransferStats },
+    Announce {
+        event: Option<AnnounceEvent>,
+        stats: TransferStats,
+    },
     /// Every piece is verified and stored.
     Completed,
 }
@@ -143,4 +149,3 @@ pub struct Status {
     /// Bytes received that were thrown away (duplicates in endgame, failed pieces).
     pub wasted: u64,
 }
-

@@ -8,6 +8,8 @@ use crate::{Bitfield, Instant};
 
 use super::PeerInfo;
 
+/// Requests kept in flight to any peer that is not snubbed, before its rate is known.
+pub(crate) const MIN_QUEUE_DEPTH: usize = 4;
 /// Requests we queue from one peer at most, whatever it advertises.
 pub(crate) const MAX_QUEUE_DEPTH: usize = 500;
 /// Requests from a peer we hold at most (advertised as our `reqq`).
@@ -110,7 +112,9 @@ impl Peer {
             return 1;
         }
         let by_rate = (self.downloaded.rate(now) * 2 / crate::wire::BLOCK_SIZE as u64) as usize;
-        by_rate.max(16).min(MAX_QUEUE_DEPTH.min(self.their_reqq.max(1)))
+        by_rate
+            .max(MIN_QUEUE_DEPTH)
+            .min(MAX_QUEUE_DEPTH.min(self.their_reqq.max(1)))
     }
 
     /// Removes a block from our outstanding requests; whether it was there.

@@ -51,7 +51,11 @@ pub(crate) enum Received {
     /// Stored; the piece still misses blocks.
     Stored,
     /// Stored and the piece is complete: verify `data`.
-    PieceComplete { piece: u32, data: Bytes, contributors: Vec<PeerKey> },
+    PieceComplete {
+        piece: u32,
+        data: Bytes,
+        contributors: Vec<PeerKey>,
+    },
     /// Not needed (already received from another peer, or the piece is no longer wanted).
     Unwanted,
 }
@@ -82,7 +86,13 @@ impl Picker {
     ) -> Self {
         let count = have.len();
         let state: Vec<_> = (0..count)
-            .map(|p| if have.get(p) { PieceState::Have } else { PieceState::Missing })
+            .map(|p| {
+                if have.get(p) {
+                    PieceState::Have
+                } else {
+                    PieceState::Missing
+                }
+            })
             .collect();
         Self {
             piece_length,
@@ -113,7 +123,11 @@ impl Picker {
 
     fn block(&self, piece: u32, index: u32) -> BlockRef {
         let begin = index * BLOCK_SIZE;
-        BlockRef { piece, begin, len: (self.piece_size(piece) - begin).min(BLOCK_SIZE) }
+        BlockRef {
+            piece,
+            begin,
+            len: (self.piece_size(piece) - begin).min(BLOCK_SIZE),
+        }
     }
 
     /// Bytes not yet verified and stored.
@@ -174,7 +188,9 @@ impl Picker {
                     return;
                 }
                 let block = picker.block(piece, index);
-                let Some(partial) = picker.partials.get_mut(&piece) else { return };
+                let Some(partial) = picker.partials.get_mut(&piece) else {
+                    return;
+                };
                 if partial.blocks[index as usize] == BlockState::Free {
                     partial.blocks[index as usize] = BlockState::Requested(1);
                     out.push(block);
@@ -189,7 +205,9 @@ impl Picker {
         }
         // 2. Start new pieces.
         while out.len() - start < want && self.partials.len() < self.max_partials {
-            let Some(piece) = self.choose_new_piece(&has) else { break };
+            let Some(piece) = self.choose_new_piece(&has) else {
+                break;
+            };
             self.start_piece(piece);
             taken(self, piece, out);
         }
@@ -205,7 +223,9 @@ impl Picker {
                     if outstanding(&block) {
                         continue;
                     }
-                    let Some(partial) = self.partials.get_mut(&piece) else { continue };
+                    let Some(partial) = self.partials.get_mut(&piece) else {
+                        continue;
+                    };
                     if let BlockState::Requested(n) = &mut partial.blocks[index as usize] {
                         if *n < MAX_ENDGAME_DUPLICATES {
                             *n += 1;
@@ -222,7 +242,8 @@ impl Picker {
         if count == 0 || self.missing == 0 {
             return None;
         }
-        let random_first = self.have.count_ones() + (self.partials.len() as u32) < RANDOM_FIRST_PIECES;
+        let random_first =
+            self.have.count_ones() + (self.partials.len() as u32) < RANDOM_FIRST_PIECES;
         // Scanning from a random offset breaks ties between equally rare pieces at random.
         let offset = self.rng.u32(0..count);
         let mut best: Option<(u32, u32)> = None;
@@ -263,9 +284,17 @@ impl Picker {
     /// A request was cancelled, rejected or lost with its peer: the block may be asked again.
     pub fn release(&mut self, block: &BlockRef) {
         let index = (block.begin / BLOCK_SIZE) as usize;
-        if let Some(state) = self.partials.get_mut(&block.piece).and_then(|p| p.blocks.get_mut(index)) {
+        if let Some(state) = self
+            .partials
+            .get_mut(&block.piece)
+            .and_then(|p| p.blocks.get_mut(index))
+        {
             if let BlockState::Requested(n) = state {
-                *state = if *n > 1 { BlockState::Requested(*n - 1) } else { BlockState::Free };
+                *state = if *n > 1 {
+                    BlockState::Requested(*n - 1)
+                } else {
+                    BlockState::Free
+                };
             }
         }
     }
@@ -274,7 +303,9 @@ impl Picker {
     pub fn receive(&mut self, from: PeerKey, block: &BlockRef, data: &[u8]) -> Received {
         let index = (block.begin / BLOCK_SIZE) as usize;
         let expected = self.block(block.piece, index as u32);
-        let Some(partial) = self.partials.get_mut(&block.piece) else { return Received::Unwanted };
+        let Some(partial) = self.partials.get_mut(&block.piece) else {
+            return Received::Unwanted;
+        };
         if expected != *block || data.len() != block.len as usize {
             return Received::Unwanted;
         }
@@ -291,13 +322,20 @@ impl Picker {
         if partial.received < partial.blocks.len() as u32 {
             return Received::Stored;
         }
-        let Some(done) = self.partials.remove(&block.piece) else { return Received::Unwanted };
+        let Some(done) = self.partials.remove(&block.piece) else {
+            return Received::Unwanted;
+        };
         self.state[block.piece as usize] = PieceState::Pending;
         Received::PieceComplete {
             piece: block.piece,
             data: Bytes::from(done.data),
             contributors: done.contributors,
         }
+    }
+
+    /// Complete in memory, waiting for its hash check or its write.
+    pub fn is_pending(&self, piece: u32) -> bool {
+        self.state.get(piece as usize) == Some(&PieceState::Pending)
     }
 
     /// A pending piece failed its hash or its write: fetch it again.
@@ -326,13 +364,21 @@ mod tests {
     const PIECE: u32 = 4 * BLOCK_SIZE;
 
     fn picker(pieces: u32) -> Picker {
-        Picker::new(PIECE, pieces as u64 * PIECE as u64 - 100, Bitfield::new(pieces), 64, 7)
+        Picker::new(
+            PIECE,
+            pieces as u64 * PIECE as u64 - 100,
+            Bitfield::new(pieces),
+            64,
+            7,
+        )
     }
 
     fn complete(p: &mut Picker, peer: PeerKey, blocks: &[BlockRef]) -> Vec<u32> {
         let mut done = Vec::new();
         for b in blocks {
-            if let Received::PieceComplete { piece, .. } = p.receive(peer, b, &vec![1; b.len as usize]) {
+            if let Received::PieceComplete { piece, .. } =
+                p.receive(peer, b, &vec![1; b.len as usize])
+            {
                 assert!(p.piece_stored(piece));
                 done.push(piece);
             }
@@ -379,7 +425,10 @@ mod tests {
         let mut out = Vec::new();
         p.pick(None, 12, |_| false, &mut out);
         assert_eq!(out.len(), 12);
-        assert_eq!(out.iter().collect::<std::collections::BTreeSet<_>>().len(), 12);
+        assert_eq!(
+            out.iter().collect::<std::collections::BTreeSet<_>>().len(),
+            12
+        );
         let total: u64 = out.iter().map(|b| b.len as u64).sum();
         assert_eq!(total, 3 * PIECE as u64 - 100);
         assert_eq!(complete(&mut p, PeerKey(1), &out).len(), 3);
@@ -414,11 +463,20 @@ mod tests {
         let mut out = Vec::new();
         p.pick(None, 10, |_| false, &mut out);
         for b in &out[..3] {
-            assert!(matches!(p.receive(PeerKey(1), b, &vec![0; b.len as usize]), Received::Stored));
+            assert!(matches!(
+                p.receive(PeerKey(1), b, &vec![0; b.len as usize]),
+                Received::Stored
+            ));
         }
-        assert!(matches!(p.receive(PeerKey(2), &out[0], &vec![0; BLOCK_SIZE as usize]), Received::Unwanted));
-        let Received::PieceComplete { piece, contributors, .. } =
-            p.receive(PeerKey(2), &out[3], &vec![0; out[3].len as usize])
+        assert!(matches!(
+            p.receive(PeerKey(2), &out[0], &vec![0; BLOCK_SIZE as usize]),
+            Received::Unwanted
+        ));
+        let Received::PieceComplete {
+            piece,
+            contributors,
+            ..
+        } = p.receive(PeerKey(2), &out[3], &vec![0; out[3].len as usize])
         else {
             panic!("piece should be complete")
         };

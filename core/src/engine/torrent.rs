@@ -24,7 +24,10 @@ const TICK: Duration = Duration::from_secs(1);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(150);
 const KEEPALIVE_AFTER: Duration = Duration::from_secs(60);
 /// Memory for pieces being assembled (they stay in memory until verified).
-const PARTIAL_PIECES_BUDGET: u64 = 48 << 20;
+const PARTIAL_PIECES_BUDGET: u64 = 24 << 20;
+/// Memory for complete pieces waiting for their hash check or write: past it, no new requests
+/// go out until storage catches up (a fast network must not outrun a slow disk into RAM).
+const STORAGE_BACKLOG_BUDGET: u64 = 24 << 20;
 /// A peer is blamed for a failed piece it contributed to; this many strikes and it is banned.
 const MAX_HASH_FAILURES_PER_PEER: u32 = 2;
 /// Incoming connections accepted beyond `max_peers`, so a full torrent still hears newcomers.
@@ -49,6 +52,8 @@ pub struct Torrent {
     addresses: AddressBook,
     announce: AnnounceSchedule,
     pending: BTreeMap<u32, Pending>,
+    /// Bytes of complete pieces handed out for verify or write and not yet stored.
+    storage_backlog: u64,
     banned_ids: BTreeSet<PeerId>,
     banned_addrs: BTreeSet<SocketAddr>,
 
@@ -78,8 +83,15 @@ impl Torrent {
         rng_seed: u64,
         now: Instant,
     ) -> Self {
-        let max_partials = (PARTIAL_PIECES_BUDGET / info.piece_length.max(1) as u64).max(8) as usize;
-        let picker = Picker::new(info.piece_length, info.total_length(), have, max_partials, rng_seed);
+        let max_partials =
+            (PARTIAL_PIECES_BUDGET / info.piece_length.max(1) as u64).max(8) as usize;
+        let picker = Picker::new(
+            info.piece_length,
+            info.total_length(),
+            have,
+            max_partials,
+            rng_seed,
+        );
         // Buckets hold at least a few blocks so a low cap still lets whole blocks through.
         let burst = 4 * BLOCK_SIZE as u64;
         Self {
@@ -95,6 +107,7 @@ impl Torrent {
             addresses: AddressBook::default(),
             announce: AnnounceSchedule::default(),
             pending: BTreeMap::new(),
+            storage_backlog: 0,
             banned_ids: BTreeSet::new(),
             banned_addrs: BTreeSet::new(),
             uploaded: RateMeter::default(),
@@ -130,7 +143,10 @@ impl Torrent {
         }
         self.running = false;
         let stats = self.transfer_stats();
-        self.actions.push_back(Action::Announce { event: Some(AnnounceEvent::Stopped), stats });
+        self.actions.push_back(Action::Announce {
+            event: Some(AnnounceEvent::Stopped),
+            stats,
+        });
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
             self.disconnect(key, DisconnectReason::Shutdown, now);
@@ -209,7 +225,14 @@ impl Torrent {
                 reqq: Some(OUR_REQQ as u32),
                 ..Default::default()
             };
-            self.send(key, &Message::Extended { id: 0, payload: handshake.encode().into() }, now);
+            self.send(
+                key,
+                &Message::Extended {
+                    id: 0,
+                    payload: handshake.encode().into(),
+                },
+                now,
+            );
         }
         true
     }
@@ -218,10 +241,18 @@ impl Torrent {
     /// side with the smaller peer id, a rule both ends apply alike. Returns whether the new
     /// connection stays.
     fn resolve_duplicate(&mut self, info: &PeerInfo, now: Instant) -> bool {
-        let Some((&old, _)) = self.peers.iter().find(|(_, p)| p.info.peer_id == info.peer_id) else {
+        let Some((&old, _)) = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.info.peer_id == info.peer_id)
+        else {
             return true;
         };
-        let dialer_of_new = if info.outgoing { self.config.peer_id } else { info.peer_id };
+        let dialer_of_new = if info.outgoing {
+            self.config.peer_id
+        } else {
+            info.peer_id
+        };
         let keep_new = dialer_of_new == self.config.peer_id.min(info.peer_id);
         if keep_new {
             self.disconnect(old, DisconnectReason::NotUseful, now);
@@ -230,7 +261,9 @@ impl Torrent {
     }
 
     pub fn peer_closed(&mut self, key: PeerKey, now: Instant) {
-        let Some(peer) = self.peers.remove(&key) else { return };
+        let Some(peer) = self.peers.remove(&key) else {
+            return;
+        };
         for block in &peer.outstanding {
             self.picker.release(block);
         }
@@ -255,7 +288,8 @@ impl Torrent {
     /// Closes a connection from our side.
     pub(super) fn disconnect(&mut self, key: PeerKey, reason: DisconnectReason, now: Instant) {
         if self.peers.contains_key(&key) {
-            self.actions.push_back(Action::Disconnect { peer: key, reason });
+            self.actions
+                .push_back(Action::Disconnect { peer: key, reason });
             self.peer_closed(key, now);
         }
     }
@@ -272,17 +306,27 @@ impl Torrent {
     }
 
     pub fn piece_verified(&mut self, piece: u32, valid: bool, now: Instant) {
-        let Some(pending) = self.pending.remove(&piece) else { return };
+        let Some(pending) = self.pending.remove(&piece) else {
+            return;
+        };
         if valid {
-            self.actions.push_back(Action::Write { piece, data: pending.data });
+            self.actions.push_back(Action::Write {
+                piece,
+                data: pending.data,
+            });
             return;
         }
         self.hash_failures += 1;
         self.wasted += pending.data.len() as u64;
+        self.storage_backlog = self
+            .storage_backlog
+            .saturating_sub(pending.data.len() as u64);
         self.picker.piece_failed(piece);
         let sole = pending.contributors.len() == 1;
         for key in pending.contributors {
-            let Some(peer) = self.peers.get_mut(&key) else { continue };
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
             peer.hash_failures += 1;
             if sole || peer.hash_failures >= MAX_HASH_FAILURES_PER_PEER {
                 self.ban(key, now);
@@ -293,17 +337,23 @@ impl Torrent {
 
     /// Storage answered a `Write`; `false` when it failed (the piece is fetched again).
     pub fn piece_written(&mut self, piece: u32, ok: bool, now: Instant) {
+        if !self.picker.is_pending(piece) {
+            return;
+        }
+        self.storage_backlog = self
+            .storage_backlog
+            .saturating_sub(self.picker.piece_size(piece) as u64);
         if !ok {
             self.picker.piece_failed(piece);
             self.request_all(now);
             return;
         }
-        if !self.picker.piece_stored(piece) {
-            return;
-        }
+        self.picker.piece_stored(piece);
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
-            let Some(peer) = self.peers.get_mut(&key) else { continue };
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
             if peer.has(piece) {
                 peer.interesting = peer.interesting.saturating_sub(1);
                 self.update_interest(key, now);
@@ -313,14 +363,20 @@ impl Torrent {
         }
         if self.is_complete() {
             self.on_complete(now);
+        } else {
+            self.request_all(now);
         }
     }
 
     fn on_complete(&mut self, now: Instant) {
         self.actions.push_back(Action::Completed);
         self.announce.completed(now);
-        let seeds: Vec<PeerKey> =
-            self.peers.iter().filter(|(_, p)| p.is_seed()).map(|(k, _)| *k).collect();
+        let seeds: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.is_seed())
+            .map(|(k, _)| *k)
+            .collect();
         for key in seeds {
             self.disconnect(key, DisconnectReason::NotUseful, now);
         }
@@ -350,7 +406,9 @@ impl Torrent {
         }
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
-            let Some(peer) = self.peers.get(&key) else { continue };
+            let Some(peer) = self.peers.get(&key) else {
+                continue;
+            };
             let idle = now.saturating_since(peer.last_received) > IDLE_TIMEOUT;
             let stalled = !peer.outstanding.is_empty()
                 && !peer.snubbed
@@ -380,7 +438,9 @@ impl Torrent {
 
     /// A peer that stopped delivering: its requests go to others, it gets one at a time.
     fn snub(&mut self, key: PeerKey, now: Instant) {
-        let Some(peer) = self.peers.get_mut(&key) else { return };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
         peer.snubbed = true;
         let blocks: Vec<BlockRef> = peer.outstanding.drain(..).collect();
         for block in &blocks {
@@ -396,7 +456,9 @@ impl Torrent {
         while self.peers.len() + self.addresses.dialing() < self.config.max_peers
             && self.addresses.dialing() < self.config.max_pending_connects
         {
-            let Some(addr) = self.addresses.next_to_dial(now) else { break };
+            let Some(addr) = self.addresses.next_to_dial(now) else {
+                break;
+            };
             self.actions.push_back(Action::Connect { addr });
         }
     }
@@ -421,7 +483,11 @@ impl Torrent {
 
     /// Hands a piece complete in memory to the driver for verification.
     pub(super) fn verify(&mut self, piece: u32, data: Bytes, contributors: Vec<PeerKey>) {
-        self.actions.push_back(Action::Verify { piece, data: data.clone() });
+        self.storage_backlog += data.len() as u64;
+        self.actions.push_back(Action::Verify {
+            piece,
+            data: data.clone(),
+        });
         self.pending.insert(piece, Pending { data, contributors });
     }
 
@@ -438,6 +504,11 @@ impl Torrent {
             peer.last_sent = now;
             self.actions.push_back(Action::Send { peer: key, data });
         }
+    }
+
+    /// Whether storage is far enough behind that no more should be requested for now.
+    pub(super) fn storage_busy(&self) -> bool {
+        self.storage_backlog >= STORAGE_BACKLOG_BUDGET
     }
 
     pub(super) fn transfer_stats(&self) -> TransferStats {

@@ -19,11 +19,17 @@ impl Torrent {
     /// Sends interested / not interested when what the peer offers changes.
     pub(super) fn update_interest(&mut self, key: PeerKey, now: Instant) {
         let complete = self.is_complete();
-        let Some(peer) = self.peers.get_mut(&key) else { return };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
         let want = peer.interesting > 0 && !complete;
         if want != peer.am_interested {
             peer.am_interested = want;
-            let msg = if want { Message::Interested } else { Message::NotInterested };
+            let msg = if want {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
             self.send(key, &msg, now);
         }
     }
@@ -37,7 +43,12 @@ impl Torrent {
 
     /// Tops up our requests to one peer to its queue depth, within the download cap.
     pub(super) fn request_from(&mut self, key: PeerKey, now: Instant) {
-        let Some(peer) = self.peers.get(&key) else { return };
+        if self.storage_busy() {
+            return;
+        }
+        let Some(peer) = self.peers.get(&key) else {
+            return;
+        };
         if peer.peer_choking || !peer.am_interested {
             return;
         }
@@ -56,9 +67,12 @@ impl Torrent {
             Holding::Unknown => return,
         };
         let outstanding = &peer.outstanding;
-        self.picker.pick(has, want, |b| outstanding.contains(b), &mut blocks);
+        self.picker
+            .pick(has, want, |b| outstanding.contains(b), &mut blocks);
         let was_idle = outstanding.is_empty();
-        let Some(peer) = self.peers.get_mut(&key) else { return };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
         if was_idle && !blocks.is_empty() {
             peer.last_block = now;
         }
@@ -78,15 +92,21 @@ impl Torrent {
     pub(super) fn serve_uploads(&mut self, now: Instant) {
         let keys: Vec<PeerKey> = {
             let after = self.upload_cursor;
-            let (later, earlier): (Vec<PeerKey>, Vec<PeerKey>) =
-                self.peers.keys().partition(|k| after.is_none_or(|c| **k > c));
+            let (later, earlier): (Vec<PeerKey>, Vec<PeerKey>) = self
+                .peers
+                .keys()
+                .partition(|k| after.is_none_or(|c| **k > c));
             later.into_iter().chain(earlier).collect()
         };
         loop {
             let mut progressed = false;
             for &key in &keys {
-                let Some(peer) = self.peers.get_mut(&key) else { continue };
-                let Some(block) = peer.incoming.front().copied() else { continue };
+                let Some(peer) = self.peers.get_mut(&key) else {
+                    continue;
+                };
+                let Some(block) = peer.incoming.front().copied() else {
+                    continue;
+                };
                 if peer.unsent + (peer.reading + 1) * BLOCK_SIZE as usize > UPLOAD_BUFFER {
                     continue;
                 }
@@ -96,7 +116,8 @@ impl Torrent {
                 peer.incoming.pop_front();
                 peer.reading += 1;
                 self.upload_cursor = Some(key);
-                self.actions.push_back(Action::ReadBlock { peer: key, block });
+                self.actions
+                    .push_back(Action::ReadBlock { peer: key, block });
                 progressed = true;
             }
             if !progressed {
@@ -107,7 +128,9 @@ impl Torrent {
 
     /// Storage answered a `ReadBlock`; `None` when it could not read.
     pub fn block_read(&mut self, key: PeerKey, block: BlockRef, data: Option<Bytes>, now: Instant) {
-        let Some(peer) = self.peers.get_mut(&key) else { return };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
         peer.reading = peer.reading.saturating_sub(1);
         let fast = peer.info.supports_fast;
         match data.filter(|d| d.len() == block.len as usize) {
@@ -136,14 +159,28 @@ impl Torrent {
     /// Chokes or unchokes a peer; a choke drops its queued requests (rejecting them under the
     /// fast extension).
     pub(super) fn set_choking(&mut self, key: PeerKey, choke: bool, now: Instant) {
-        let Some(peer) = self.peers.get_mut(&key) else { return };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
         if peer.am_choking == choke {
             return;
         }
         peer.am_choking = choke;
-        let dropped: Vec<BlockRef> = if choke { peer.incoming.drain(..).collect() } else { Vec::new() };
+        let dropped: Vec<BlockRef> = if choke {
+            peer.incoming.drain(..).collect()
+        } else {
+            Vec::new()
+        };
         let fast = peer.info.supports_fast;
-        self.send(key, if choke { &Message::Choke } else { &Message::Unchoke }, now);
+        self.send(
+            key,
+            if choke {
+                &Message::Choke
+            } else {
+                &Message::Unchoke
+            },
+            now,
+        );
         if fast {
             for block in dropped {
                 self.send(key, &Message::RejectRequest(block), now);
@@ -160,8 +197,11 @@ impl Torrent {
     pub(super) fn unchoke_if_room(&mut self, now: Instant) {
         let slots = self.config.unchoke_slots + 1;
         while self.unchoked_count() < slots {
-            let Some(key) =
-                self.peers.iter().find(|(_, p)| p.am_choking && p.peer_interested).map(|(k, _)| *k)
+            let Some(key) = self
+                .peers
+                .iter()
+                .find(|(_, p)| p.am_choking && p.peer_interested)
+                .map(|(k, _)| *k)
             else {
                 return;
             };
@@ -176,7 +216,11 @@ impl Torrent {
             .filter(|(_, p)| p.peer_interested)
             .map(|(k, p)| Candidate {
                 peer: *k,
-                rate: if seeding { p.uploaded.rate(now) } else { p.downloaded.rate(now) },
+                rate: if seeding {
+                    p.uploaded.rate(now)
+                } else {
+                    p.downloaded.rate(now)
+                },
                 snubbed: p.snubbed,
             })
             .collect()
@@ -202,7 +246,10 @@ impl Torrent {
     /// When a transfer held back by a cap can go on, if one is waiting for tokens.
     pub(super) fn throttle_wake(&self) -> Option<Instant> {
         let upload_waiting = self.peers.values().any(|p| !p.incoming.is_empty());
-        let download_waiting = self.peers.values().any(|p| p.am_interested && !p.peer_choking);
+        let download_waiting = self
+            .peers
+            .values()
+            .any(|p| p.am_interested && !p.peer_choking);
         let block = BLOCK_SIZE as u64;
         let upload = (upload_waiting && self.upload_bucket.rate().is_some())
             .then(|| self.upload_bucket.ready_at(block));
