@@ -17,7 +17,11 @@ pub struct BadBitfield {
 
 impl Bitfield {
     pub fn new(len: u32) -> Self {
-        Self { bytes: vec![0; len.div_ceil(8) as usize], len, ones: 0 }
+        Self {
+            bytes: vec![0; len.div_ceil(8) as usize],
+            len,
+            ones: 0,
+        }
     }
 
     pub fn full(len: u32) -> Self {
@@ -30,7 +34,10 @@ impl Bitfield {
 
     /// Parses wire bytes; spare bits past `len` must be zero (BEP 3 lets peers drop such peers).
     pub fn from_bytes(bytes: &[u8], len: u32) -> Result<Self, BadBitfield> {
-        let bad = || BadBitfield { got: bytes.len(), pieces: len };
+        let bad = || BadBitfield {
+            got: bytes.len(),
+            pieces: len,
+        };
         if bytes.len() != len.div_ceil(8) as usize {
             return Err(bad());
         }
@@ -39,7 +46,11 @@ impl Bitfield {
             return Err(bad());
         }
         let ones = bytes.iter().map(|b| b.count_ones()).sum();
-        Ok(Self { bytes: bytes.to_vec(), len, ones })
+        Ok(Self {
+            bytes: bytes.to_vec(),
+            len,
+            ones,
+        })
     }
 
     pub fn as_bytes(&self) -> &[u8] {

@@ -7,18 +7,26 @@
 //!
 //! Peers are driver-assigned [`PeerKey`]s. The handshake is done by the driver (it must read the
 //! info-hash to route an incoming connection to its torrent), so a peer arrives already shaken.
-// OWNER: lead. API fixed by the scaffold; implementation to follow.
+
+mod addresses;
+mod announce;
+mod choker;
+mod messages;
+mod peer;
+mod picker;
+mod torrent;
+mod transfer;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::metainfo::Info;
-use crate::tracker::{AnnounceEvent, AnnounceResponse};
+use crate::tracker::AnnounceEvent;
 use crate::wire::BlockRef;
-use crate::{Bitfield, InfoHash, Instant, PeerId};
+use crate::PeerId;
+
+pub use torrent::Torrent;
 
 /// A driver's handle for one connection; unique for the torrent's lifetime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,7 +104,10 @@ pub enum Action {
     /// Write these bytes to the peer's connection, in order.
     Send { peer: PeerKey, data: Bytes },
     /// Close the connection; the driver then calls `peer_closed`.
-    Disconnect { peer: PeerKey, reason: DisconnectReason },
+    Disconnect {
+        peer: PeerKey,
+        reason: DisconnectReason,
+    },
     /// Dial this address, handshake, then `peer_connected` (or `connect_failed`).
     Connect { addr: SocketAddr },
     /// Read a block from storage for this peer, then `block_read`.
@@ -106,7 +117,10 @@ pub enum Action {
     /// Store a verified piece, then `piece_written`.
     Write { piece: u32, data: Bytes },
     /// Announce to the trackers, then `announce_result`.
-    Announce { event: Option<AnnounceEvent>, stats: TransferStats },
+    Announce {
+        event: Option<AnnounceEvent>,
+        stats: TransferStats,
+    },
     /// Every piece is verified and stored.
     Completed,
 }
@@ -134,106 +148,4 @@ pub struct Status {
     pub hash_failures: u32,
     /// Bytes received that were thrown away (duplicates in endgame, failed pieces).
     pub wasted: u64,
-}
-
-pub struct Torrent {}
-
-impl Torrent {
-    /// `have` holds the pieces already verified on storage (resume data or a check).
-    pub fn new(
-        info: Arc<Info>,
-        info_hash: InfoHash,
-        have: Bitfield,
-        config: Config,
-        rng_seed: u64,
-        now: Instant,
-    ) -> Self {
-        let _ = (info, info_hash, have, config, rng_seed, now);
-        todo!("lead")
-    }
-
-    /// Starts the torrent: the first announce, and dials of any known addresses.
-    pub fn start(&mut self, now: Instant) {
-        let _ = now;
-        todo!("lead")
-    }
-    /// Stops gracefully: a `stopped` announce, all peers closed.
-    pub fn stop(&mut self, now: Instant) {
-        let _ = now;
-        todo!("lead")
-    }
-
-    /// Candidate addresses (tracker, LSD, `--peer`); the torrent dials as it sees fit.
-    pub fn add_addresses(&mut self, addrs: &[SocketAddr], now: Instant) {
-        let _ = (addrs, now);
-        todo!("lead")
-    }
-    pub fn announce_result(&mut self, result: Result<AnnounceResponse, String>, now: Instant) {
-        let _ = (result, now);
-        todo!("lead")
-    }
-    pub fn connect_failed(&mut self, addr: SocketAddr, now: Instant) {
-        let _ = (addr, now);
-        todo!("lead")
-    }
-    /// A handshaken peer. Returns false (and the driver should close it) when refused.
-    pub fn peer_connected(&mut self, peer: PeerKey, info: PeerInfo, now: Instant) -> bool {
-        let _ = (peer, info, now);
-        todo!("lead")
-    }
-    /// Bytes the peer sent after its handshake.
-    pub fn peer_data(&mut self, peer: PeerKey, data: &[u8], now: Instant) {
-        let _ = (peer, data, now);
-        todo!("lead")
-    }
-    pub fn peer_closed(&mut self, peer: PeerKey, now: Instant) {
-        let _ = (peer, now);
-        todo!("lead")
-    }
-    /// Storage answered a `ReadBlock`; `None` when it could not read.
-    pub fn block_read(&mut self, peer: PeerKey, block: BlockRef, data: Option<Bytes>, now: Instant) {
-        let _ = (peer, block, data, now);
-        todo!("lead")
-    }
-    pub fn piece_verified(&mut self, piece: u32, valid: bool, now: Instant) {
-        let _ = (piece, valid, now);
-        todo!("lead")
-    }
-    /// Storage answered a `Write`; `false` when it failed (the piece is fetched again).
-    pub fn piece_written(&mut self, piece: u32, ok: bool, now: Instant) {
-        let _ = (piece, ok, now);
-        todo!("lead")
-    }
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let _ = now;
-        todo!("lead")
-    }
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!("lead")
-    }
-    pub fn poll_action(&mut self) -> Option<Action> {
-        todo!("lead")
-    }
-
-    pub fn status(&self, now: Instant) -> Status {
-        let _ = now;
-        todo!("lead")
-    }
-    pub fn have(&self) -> &Bitfield {
-        todo!("lead")
-    }
-    pub fn is_complete(&self) -> bool {
-        todo!("lead")
-    }
-    pub fn info(&self) -> &Arc<Info> {
-        todo!("lead")
-    }
-    pub fn info_hash(&self) -> InfoHash {
-        todo!("lead")
-    }
-    /// Changes the caps at run time.
-    pub fn set_limits(&mut self, upload: Option<u64>, download: Option<u64>, now: Instant) {
-        let _ = (upload, download, now);
-        todo!("lead")
-    }
 }

@@ -34,3 +34,14 @@ pub enum WireError {
     #[error("malformed extension message: {0}")]
     Extension(String),
 }
+
+/// The 13 bytes that precede a block's data in a `piece` message, so the data itself can be
+/// sent as is (no copy into a message buffer).
+pub fn piece_header(block: &BlockRef) -> [u8; 13] {
+    let mut header = [0u8; 13];
+    header[..4].copy_from_slice(&(9 + block.len).to_be_bytes());
+    header[4] = 7;
+    header[5..9].copy_from_slice(&block.piece.to_be_bytes());
+    header[9..13].copy_from_slice(&block.begin.to_be_bytes());
+    header
+}

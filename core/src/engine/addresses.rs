@@ -1,0 +1,133 @@
+//! Addresses we may dial: learned from trackers, LSD or the command line, in the order given
+//! (trackers hand the best peers — same office — first), with back-off for ones that fail.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::Instant;
+
+/// Addresses remembered at most; more are dropped (the tracker will hand out others later).
+const MAX_ADDRESSES: usize = 2000;
+const MAX_FAILURES: u32 = 5;
+const RETRY_BASE: Duration = Duration::from_secs(15);
+/// After a connection ended normally, wait this long before dialing the address again.
+const REDIAL_AFTER_CLOSE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Idle,
+    Dialing,
+    Connected,
+}
+
+#[derive(Debug)]
+struct Entry {
+    addr: SocketAddr,
+    state: State,
+    failures: u32,
+    ready_at: Instant,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct AddressBook {
+    entries: Vec<Entry>,
+}
+
+impl AddressBook {
+    pub fn add(&mut self, addr: SocketAddr, now: Instant) {
+        if self.entries.len() < MAX_ADDRESSES && !self.entries.iter().any(|e| e.addr == addr) {
+            self.entries.push(Entry {
+                addr,
+                state: State::Idle,
+                failures: 0,
+                ready_at: now,
+            });
+        }
+    }
+
+    fn entry(&mut self, addr: SocketAddr) -> Option<&mut Entry> {
+        self.entries.iter_mut().find(|e| e.addr == addr)
+    }
+
+    pub fn dialing(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.state == State::Dialing)
+            .count()
+    }
+
+    /// The next address to dial, marked as being dialed.
+    pub fn next_to_dial(&mut self, now: Instant) -> Option<SocketAddr> {
+        let entry = self
+            .entries
+            .iter_mut()
+            .find(|e| e.state == State::Idle && e.ready_at <= now)?;
+        entry.state = State::Dialing;
+        Some(entry.addr)
+    }
+
+    pub fn failed(&mut self, addr: SocketAddr, now: Instant) {
+        let Some(entry) = self.entry(addr) else {
+            return;
+        };
+        entry.failures += 1;
+        entry.state = State::Idle;
+        entry.ready_at = now + RETRY_BASE * 2u32.saturating_pow(entry.failures - 1);
+        if entry.failures >= MAX_FAILURES {
+            self.entries.retain(|e| e.addr != addr);
+        }
+    }
+
+    pub fn connected(&mut self, addr: SocketAddr) {
+        if let Some(entry) = self.entry(addr) {
+            entry.state = State::Connected;
+            entry.failures = 0;
+        }
+    }
+
+    pub fn closed(&mut self, addr: SocketAddr, now: Instant) {
+        if let Some(entry) = self.entry(addr) {
+            entry.state = State::Idle;
+            entry.ready_at = now + REDIAL_AFTER_CLOSE;
+        }
+    }
+
+    pub fn forget(&mut self, addr: SocketAddr) {
+        self.entries.retain(|e| e.addr != addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u64) -> Instant {
+        Instant::from_epoch(Duration::from_secs(s))
+    }
+
+    #[test]
+    fn dials_in_order_and_backs_off() {
+        let mut book = AddressBook::default();
+        let a: SocketAddr = "10.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:1".parse().unwrap();
+        book.add(a, at(0));
+        book.add(b, at(0));
+        book.add(a, at(0));
+        assert_eq!(book.next_to_dial(at(0)), Some(a));
+        assert_eq!(book.next_to_dial(at(0)), Some(b));
+        assert_eq!(book.next_to_dial(at(0)), None);
+        assert_eq!(book.dialing(), 2);
+        book.failed(a, at(1));
+        assert_eq!(book.next_to_dial(at(2)), None);
+        assert_eq!(book.next_to_dial(at(16)), Some(a));
+        for t in 0..5 {
+            book.failed(a, at(100 * t));
+        }
+        book.connected(b);
+        assert_eq!(
+            book.next_to_dial(at(10_000)),
+            None,
+            "a was dropped, b is connected"
+        );
+    }
+}

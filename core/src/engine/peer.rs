@@ -1,0 +1,131 @@
+//! What the torrent knows about one connected peer.
+
+use std::collections::VecDeque;
+
+use crate::rate::RateMeter;
+use crate::wire::{BlockRef, Decoder, DEFAULT_MAX_MESSAGE_LEN};
+use crate::{Bitfield, Instant};
+
+use super::PeerInfo;
+
+/// Requests kept in flight to any peer that is not snubbed, before its rate is known.
+pub(crate) const MIN_QUEUE_DEPTH: usize = 4;
+/// Requests we queue from one peer at most, whatever it advertises.
+pub(crate) const MAX_QUEUE_DEPTH: usize = 500;
+/// Requests from a peer we hold at most (advertised as our `reqq`).
+pub(crate) const OUR_REQQ: usize = 250;
+
+/// What the peer holds.
+#[derive(Debug, Clone)]
+pub(crate) enum Holding {
+    /// Nothing heard yet (BEP 3 allows skipping the bitfield when one has nothing).
+    Unknown,
+    Pieces(Bitfield),
+    /// `have all` (fast extension) or a full bitfield.
+    All,
+}
+
+pub(crate) struct Peer {
+    pub info: PeerInfo,
+    pub decoder: Decoder,
+    pub holding: Holding,
+    /// Pieces they have that we lack; we are interested while this is non-zero.
+    pub interesting: u32,
+
+    pub am_choking: bool,
+    pub am_interested: bool,
+    pub peer_choking: bool,
+    pub peer_interested: bool,
+
+    /// Our requests to them, oldest first.
+    pub outstanding: VecDeque<BlockRef>,
+    /// Their requests to us, not yet read from storage.
+    pub incoming: VecDeque<BlockRef>,
+    /// Blocks being read from storage for them.
+    pub reading: usize,
+    /// Bytes handed to the driver for them and not yet reported written.
+    pub unsent: usize,
+    /// How many requests they accept (their `reqq`).
+    pub their_reqq: usize,
+
+    pub downloaded: RateMeter,
+    pub uploaded: RateMeter,
+    pub last_received: Instant,
+    pub last_sent: Instant,
+    /// Last time they delivered a block we asked for (or when we started asking).
+    pub last_block: Instant,
+    pub snubbed: bool,
+    pub hash_failures: u32,
+    /// Whether the first message may still be a bitfield.
+    pub expecting_bitfield: bool,
+}
+
+impl Peer {
+    pub fn new(info: PeerInfo, pieces: u32, now: Instant) -> Self {
+        // The largest legal message is a bitfield or a block, whichever is bigger.
+        let max_len = DEFAULT_MAX_MESSAGE_LEN.max(pieces.div_ceil(8) + 16);
+        Self {
+            info,
+            decoder: Decoder::new(max_len),
+            holding: Holding::Unknown,
+            interesting: 0,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            outstanding: VecDeque::new(),
+            incoming: VecDeque::new(),
+            reading: 0,
+            unsent: 0,
+            their_reqq: OUR_REQQ,
+            downloaded: RateMeter::default(),
+            uploaded: RateMeter::default(),
+            last_received: now,
+            last_sent: now,
+            last_block: now,
+            snubbed: false,
+            hash_failures: 0,
+            expecting_bitfield: true,
+        }
+    }
+
+    pub fn has(&self, piece: u32) -> bool {
+        match &self.holding {
+            Holding::Unknown => false,
+            Holding::Pieces(b) => b.get(piece),
+            Holding::All => true,
+        }
+    }
+
+    pub fn is_seed(&self) -> bool {
+        match &self.holding {
+            Holding::All => true,
+            Holding::Pieces(b) => b.is_full(),
+            Holding::Unknown => false,
+        }
+    }
+
+    /// Requests to keep in flight: about two seconds of this peer's rate (so a fast peer is
+    /// never idle waiting for our next request), at least a few, at most what it accepts.
+    pub fn queue_depth(&self, now: Instant) -> usize {
+        if self.snubbed {
+            return 1;
+        }
+        let by_rate = (self.downloaded.rate(now) * 2 / crate::wire::BLOCK_SIZE as u64) as usize;
+        by_rate
+            .max(MIN_QUEUE_DEPTH)
+            .min(MAX_QUEUE_DEPTH.min(self.their_reqq.max(1)))
+    }
+
+    /// Removes a block from our outstanding requests; whether it was there.
+    pub fn take_outstanding(&mut self, block: &BlockRef) -> bool {
+        // Blocks mostly arrive in request order, so the front is the usual hit.
+        match self.outstanding.iter().position(|b| b == block) {
+            Some(i) => {
+                self.outstanding.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,500 @@
+//! Which blocks to request from whom: random first pieces, then rarest-first, partial pieces
+//! finished before new ones are started, and a strict endgame that allows duplicate requests only
+//! once every missing block is already requested.
+//!
+//! The picker also holds the bytes of pieces being downloaded until they are verified, so nothing
+//! unverified ever reaches storage.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::wire::{BlockRef, BLOCK_SIZE};
+use crate::Bitfield;
+
+use super::PeerKey;
+
+/// Pieces fetched in random order before switching to rarest-first: a newcomer needs complete
+/// pieces quickly to have something to trade.
+const RANDOM_FIRST_PIECES: u32 = 4;
+/// Most peers that may be asked for the same block in endgame.
+const MAX_ENDGAME_DUPLICATES: u8 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PieceState {
+    Missing,
+    Partial,
+    /// Complete in memory, being verified or written.
+    Pending,
+    Have,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockState {
+    Free,
+    /// Outstanding at this many peers.
+    Requested(u8),
+    Received,
+}
+
+struct Partial {
+    blocks: Vec<BlockState>,
+    received: u32,
+    data: Vec<u8>,
+    /// Peers that supplied blocks, to blame when the piece fails its hash.
+    contributors: Vec<PeerKey>,
+}
+
+/// What became of a received block.
+#[derive(Debug)]
+pub(crate) enum Received {
+    /// Stored; the piece still misses blocks.
+    Stored,
+    /// Stored and the piece is complete: verify `data`.
+    PieceComplete {
+        piece: u32,
+        data: Bytes,
+        contributors: Vec<PeerKey>,
+    },
+    /// Not needed (already received from another peer, or the piece is no longer wanted).
+    Unwanted,
+}
+
+pub(crate) struct Picker {
+    piece_length: u32,
+    total_length: u64,
+    state: Vec<PieceState>,
+    have: Bitfield,
+    /// Peers holding each piece, not counting `seeds`.
+    availability: Vec<u32>,
+    /// Peers holding every piece.
+    seeds: u32,
+    partials: BTreeMap<u32, Partial>,
+    max_partials: usize,
+    /// Pieces in state `Missing`: endgame starts when none are left.
+    missing: u32,
+    rng: fastrand::Rng,
+}
+
+impl Picker {
+    pub fn new(
+        piece_length: u32,
+        total_length: u64,
+        have: Bitfield,
+        max_partials: usize,
+        rng_seed: u64,
+    ) -> Self {
+        let count = have.len();
+        let state: Vec<_> = (0..count)
+            .map(|p| {
+                if have.get(p) {
+                    PieceState::Have
+                } else {
+                    PieceState::Missing
+                }
+            })
+            .collect();
+        Self {
+            piece_length,
+            total_length,
+            missing: count - have.count_ones(),
+            state,
+            have,
+            availability: vec![0; count as usize],
+            seeds: 0,
+            partials: BTreeMap::new(),
+            max_partials: max_partials.max(1),
+            rng: fastrand::Rng::with_seed(rng_seed),
+        }
+    }
+
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    pub fn piece_size(&self, piece: u32) -> u32 {
+        let start = piece as u64 * self.piece_length as u64;
+        (self.total_length.saturating_sub(start)).min(self.piece_length as u64) as u32
+    }
+
+    fn blocks_in(&self, piece: u32) -> u32 {
+        self.piece_size(piece).div_ceil(BLOCK_SIZE)
+    }
+
+    fn block(&self, piece: u32, index: u32) -> BlockRef {
+        let begin = index * BLOCK_SIZE;
+        BlockRef {
+            piece,
+            begin,
+            len: (self.piece_size(piece) - begin).min(BLOCK_SIZE),
+        }
+    }
+
+    /// Bytes not yet verified and stored.
+    pub fn left(&self) -> u64 {
+        (0..self.have.len())
+            .filter(|&p| !self.have.get(p))
+            .map(|p| self.piece_size(p) as u64)
+            .sum()
+    }
+
+    // --- availability -------------------------------------------------------------------------
+
+    pub fn add_seed(&mut self) {
+        self.seeds += 1;
+    }
+    pub fn remove_seed(&mut self) {
+        self.seeds = self.seeds.saturating_sub(1);
+    }
+    pub fn add_piece(&mut self, piece: u32) {
+        if let Some(a) = self.availability.get_mut(piece as usize) {
+            *a += 1;
+        }
+    }
+    pub fn remove_piece(&mut self, piece: u32) {
+        if let Some(a) = self.availability.get_mut(piece as usize) {
+            *a = a.saturating_sub(1);
+        }
+    }
+    pub fn add_bitfield(&mut self, bits: &Bitfield) {
+        bits.iter_ones().for_each(|p| self.add_piece(p));
+    }
+    pub fn remove_bitfield(&mut self, bits: &Bitfield) {
+        bits.iter_ones().for_each(|p| self.remove_piece(p));
+    }
+
+    // --- picking -------------------------------------------------------------------------------
+
+    /// Every missing piece is started: blocks may now be outstanding at several peers.
+    pub fn all_started(&self) -> bool {
+        self.missing == 0 && !self.partials.is_empty()
+    }
+
+    /// Picks up to `want` blocks to request from a peer holding `peer_has` (`None`: every piece).
+    /// `outstanding` tells which blocks this peer has been asked for already.
+    pub fn pick(
+        &mut self,
+        peer_has: Option<&Bitfield>,
+        want: usize,
+        outstanding: impl Fn(&BlockRef) -> bool,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let has = |p: u32| peer_has.is_none_or(|b| b.get(p));
+        let start = out.len();
+        let taken = |picker: &mut Self, piece: u32, out: &mut Vec<BlockRef>| {
+            let blocks = picker.blocks_in(piece);
+            for index in 0..blocks {
+                if out.len() - start >= want {
+                    return;
+                }
+                let block = picker.block(piece, index);
+                let Some(partial) = picker.partials.get_mut(&piece) else {
+                    return;
+                };
+                if partial.blocks[index as usize] == BlockState::Free {
+                    partial.blocks[index as usize] = BlockState::Requested(1);
+                    out.push(block);
+                }
+            }
+        };
+
+        // 1. Finish what is started.
+        let started: Vec<u32> = self.partials.keys().copied().filter(|&p| has(p)).collect();
+        for piece in started {
+            taken(self, piece, out);
+        }
+        // 2. Start new pieces.
+        while out.len() - start < want && self.partials.len() < self.max_partials {
+            let Some(piece) = self.choose_new_piece(&has) else {
+                break;
+            };
+            self.start_piece(piece);
+            taken(self, piece, out);
+        }
+        // 3. Endgame: ask this peer too for blocks others have not delivered yet.
+        if out.len() - start < want && self.missing == 0 {
+            let pieces: Vec<u32> = self.partials.keys().copied().filter(|&p| has(p)).collect();
+            'outer: for piece in pieces {
+                for index in 0..self.blocks_in(piece) {
+                    if out.len() - start >= want {
+                        break 'outer;
+                    }
+                    let block = self.block(piece, index);
+                    if outstanding(&block) {
+                        continue;
+                    }
+                    let Some(partial) = self.partials.get_mut(&piece) else {
+                        continue;
+                    };
+                    if let BlockState::Requested(n) = &mut partial.blocks[index as usize] {
+                        if *n < MAX_ENDGAME_DUPLICATES {
+                            *n += 1;
+                            out.push(block);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn choose_new_piece(&mut self, has: &impl Fn(u32) -> bool) -> Option<u32> {
+        let count = self.state.len() as u32;
+        if count == 0 || self.missing == 0 {
+            return None;
+        }
+        let random_first =
+            self.have.count_ones() + (self.partials.len() as u32) < RANDOM_FIRST_PIECES;
+        // Scanning from a random offset breaks ties between equally rare pieces at random.
+        let offset = self.rng.u32(0..count);
+        let mut best: Option<(u32, u32)> = None;
+        for i in 0..count {
+            let piece = (offset + i) % count;
+            if self.state[piece as usize] != PieceState::Missing || !has(piece) {
+                continue;
+            }
+            if random_first {
+                return Some(piece);
+            }
+            let avail = self.availability[piece as usize] + self.seeds;
+            if best.is_none_or(|(_, a)| avail < a) {
+                best = Some((piece, avail));
+                if avail <= 1 {
+                    break;
+                }
+            }
+        }
+        best.map(|(p, _)| p)
+    }
+
+    fn start_piece(&mut self, piece: u32) {
+        let blocks = self.blocks_in(piece) as usize;
+        self.state[piece as usize] = PieceState::Partial;
+        self.missing -= 1;
+        self.partials.insert(
+            piece,
+            Partial {
+                blocks: vec![BlockState::Free; blocks],
+                received: 0,
+                data: vec![0; self.piece_size(piece) as usize],
+                contributors: Vec::new(),
+            },
+        );
+    }
+
+    /// A request was cancelled, rejected or lost with its peer: the block may be asked again.
+    pub fn release(&mut self, block: &BlockRef) {
+        let index = (block.begin / BLOCK_SIZE) as usize;
+        if let Some(state) = self
+            .partials
+            .get_mut(&block.piece)
+            .and_then(|p| p.blocks.get_mut(index))
+        {
+            if let BlockState::Requested(n) = state {
+                *state = if *n > 1 {
+                    BlockState::Requested(*n - 1)
+                } else {
+                    BlockState::Free
+                };
+            }
+        }
+    }
+
+    /// Stores a block's data. The caller has checked that `begin`/`len` are a valid block.
+    pub fn receive(&mut self, from: PeerKey, block: &BlockRef, data: &[u8]) -> Received {
+        let index = (block.begin / BLOCK_SIZE) as usize;
+        let expected = self.block(block.piece, index as u32);
+        let Some(partial) = self.partials.get_mut(&block.piece) else {
+            return Received::Unwanted;
+        };
+        if expected != *block || data.len() != block.len as usize {
+            return Received::Unwanted;
+        }
+        if partial.blocks[index] == BlockState::Received {
+            return Received::Unwanted;
+        }
+        partial.blocks[index] = BlockState::Received;
+        partial.received += 1;
+        let begin = block.begin as usize;
+        partial.data[begin..begin + data.len()].copy_from_slice(data);
+        if !partial.contributors.contains(&from) {
+            partial.contributors.push(from);
+        }
+        if partial.received < partial.blocks.len() as u32 {
+            return Received::Stored;
+        }
+        let Some(done) = self.partials.remove(&block.piece) else {
+            return Received::Unwanted;
+        };
+        self.state[block.piece as usize] = PieceState::Pending;
+        Received::PieceComplete {
+            piece: block.piece,
+            data: Bytes::from(done.data),
+            contributors: done.contributors,
+        }
+    }
+
+    /// Complete in memory, waiting for its hash check or its write.
+    pub fn is_pending(&self, piece: u32) -> bool {
+        self.state.get(piece as usize) == Some(&PieceState::Pending)
+    }
+
+    /// A pending piece failed its hash or its write: fetch it again.
+    pub fn piece_failed(&mut self, piece: u32) {
+        if self.state.get(piece as usize) == Some(&PieceState::Pending) {
+            self.state[piece as usize] = PieceState::Missing;
+            self.missing += 1;
+        }
+    }
+
+    /// A pending piece is verified and stored. Returns false if it was not pending.
+    pub fn piece_stored(&mut self, piece: u32) -> bool {
+        if self.state.get(piece as usize) != Some(&PieceState::Pending) {
+            return false;
+        }
+        self.state[piece as usize] = PieceState::Have;
+        self.have.set(piece);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PIECE: u32 = 4 * BLOCK_SIZE;
+
+    fn picker(pieces: u32) -> Picker {
+        Picker::new(
+            PIECE,
+            pieces as u64 * PIECE as u64 - 100,
+            Bitfield::new(pieces),
+            64,
+            7,
+        )
+    }
+
+    fn complete(p: &mut Picker, peer: PeerKey, blocks: &[BlockRef]) -> Vec<u32> {
+        let mut done = Vec::new();
+        for b in blocks {
+            if let Received::PieceComplete { piece, .. } =
+                p.receive(peer, b, &vec![1; b.len as usize])
+            {
+                assert!(p.piece_stored(piece));
+                done.push(piece);
+            }
+        }
+        done
+    }
+
+    #[test]
+    fn finishes_started_pieces_before_new_ones() {
+        let mut p = picker(10);
+        let mut out = Vec::new();
+        p.pick(None, 2, |_| false, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].piece, out[1].piece);
+        let mut more = Vec::new();
+        p.pick(None, 2, |_| false, &mut more);
+        assert!(more.iter().all(|b| b.piece == out[0].piece));
+    }
+
+    #[test]
+    fn rarest_first_after_the_random_start() {
+        let mut p = picker(20);
+        // Have four pieces already: random-first is over.
+        for piece in 0..4 {
+            p.start_piece(piece);
+            p.state[piece as usize] = PieceState::Pending;
+            p.partials.remove(&piece);
+            p.piece_stored(piece);
+        }
+        for piece in 4..20 {
+            for _ in 0..(1 + piece % 5) {
+                p.add_piece(piece);
+            }
+        }
+        p.availability[13] = 1; // 13 is the rarest; 4, 9, 14, 19 also have 1
+        let mut out = Vec::new();
+        p.pick(None, 1, |_| false, &mut out);
+        assert_eq!(p.availability[out[0].piece as usize], 1);
+    }
+
+    #[test]
+    fn last_piece_is_short_and_blocks_cover_it() {
+        let mut p = picker(3);
+        let mut out = Vec::new();
+        p.pick(None, 12, |_| false, &mut out);
+        assert_eq!(out.len(), 12);
+        assert_eq!(
+            out.iter().collect::<std::collections::BTreeSet<_>>().len(),
+            12
+        );
+        let total: u64 = out.iter().map(|b| b.len as u64).sum();
+        assert_eq!(total, 3 * PIECE as u64 - 100);
+        assert_eq!(complete(&mut p, PeerKey(1), &out).len(), 3);
+        assert!(p.have().is_full());
+        assert_eq!(p.left(), 0);
+    }
+
+    #[test]
+    fn endgame_duplicates_only_when_nothing_is_unrequested() {
+        let mut p = picker(2);
+        let mut a = Vec::new();
+        p.pick(None, 7, |_| false, &mut a);
+        // The one block nobody was asked for comes first...
+        let mut b = Vec::new();
+        p.pick(None, 1, |_| false, &mut b);
+        assert!(!a.contains(&b[0]));
+        assert!(p.all_started());
+        // ...then duplicates of `a`'s blocks, never of one this peer already has outstanding.
+        let first = b.clone();
+        p.pick(None, 100, |blk| first.contains(blk), &mut b);
+        assert!(b[1..].iter().all(|blk| a.contains(blk)));
+        assert_eq!(b.len(), 8);
+        // A peer never gets the same block twice.
+        let mut c = Vec::new();
+        p.pick(None, 100, |blk| a.contains(blk) || b.contains(blk), &mut c);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn failed_piece_is_fetched_again_and_duplicates_are_unwanted() {
+        let mut p = picker(1);
+        let mut out = Vec::new();
+        p.pick(None, 10, |_| false, &mut out);
+        for b in &out[..3] {
+            assert!(matches!(
+                p.receive(PeerKey(1), b, &vec![0; b.len as usize]),
+                Received::Stored
+            ));
+        }
+        assert!(matches!(
+            p.receive(PeerKey(2), &out[0], &vec![0; BLOCK_SIZE as usize]),
+            Received::Unwanted
+        ));
+        let Received::PieceComplete {
+            piece,
+            contributors,
+            ..
+        } = p.receive(PeerKey(2), &out[3], &vec![0; out[3].len as usize])
+        else {
+            panic!("piece should be complete")
+        };
+        assert_eq!(contributors, vec![PeerKey(1), PeerKey(2)]);
+        p.piece_failed(piece);
+        let mut again = Vec::new();
+        p.pick(None, 10, |_| false, &mut again);
+        assert_eq!(again, out);
+    }
+
+    #[test]
+    fn respects_what_the_peer_has() {
+        let mut p = picker(8);
+        let mut has = Bitfield::new(8);
+        has.set(5);
+        let mut out = Vec::new();
+        p.pick(Some(&has), 100, |_| false, &mut out);
+        assert!(out.iter().all(|b| b.piece == 5));
+        assert_eq!(out.len(), 4);
+    }
+}

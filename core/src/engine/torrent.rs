@@ -1,0 +1,556 @@
+//! The `Torrent` state machine: its state, its public events, and the periodic tick.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::metainfo::Info;
+use crate::rate::{RateMeter, TokenBucket};
+use crate::tracker::{AnnounceEvent, AnnounceResponse};
+use crate::wire::{BlockRef, ExtensionHandshake, Message, BLOCK_SIZE};
+use crate::{Bitfield, InfoHash, Instant, PeerId};
+
+use super::addresses::AddressBook;
+use super::announce::AnnounceSchedule;
+use super::peer::{Holding, Peer, OUR_REQQ};
+use super::picker::Picker;
+use super::{Action, Config, DisconnectReason, PeerInfo, PeerKey, Status, TransferStats};
+
+const TICK: Duration = Duration::from_secs(1);
+/// A peer that sent nothing at all for this long is dropped.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(150);
+const KEEPALIVE_AFTER: Duration = Duration::from_secs(60);
+/// Memory for pieces being assembled (they stay in memory until verified).
+const PARTIAL_PIECES_BUDGET: u64 = 24 << 20;
+/// Memory for complete pieces waiting for their hash check or write: past it, no new requests
+/// go out until storage catches up (a fast network must not outrun a slow disk into RAM).
+const STORAGE_BACKLOG_BUDGET: u64 = 24 << 20;
+/// A peer is blamed for a failed piece it contributed to; this many strikes and it is banned.
+const MAX_HASH_FAILURES_PER_PEER: u32 = 2;
+/// Incoming connections accepted beyond `max_peers`, so a full torrent still hears newcomers.
+const INCOMING_SLACK: usize = 5;
+/// Below this many peers the torrent re-announces early.
+const FEW_PEERS: usize = 5;
+
+/// A piece complete in memory, waiting for its hash check or its write.
+struct Pending {
+    data: Bytes,
+    contributors: Vec<PeerKey>,
+}
+
+pub struct Torrent {
+    pub(super) info: Arc<Info>,
+    info_hash: InfoHash,
+    pub(super) config: Config,
+    pub(super) picker: Picker,
+    pub(super) peers: BTreeMap<PeerKey, Peer>,
+    pub(super) actions: VecDeque<Action>,
+    pub(super) rng: fastrand::Rng,
+    addresses: AddressBook,
+    announce: AnnounceSchedule,
+    pending: BTreeMap<u32, Pending>,
+    /// Bytes of complete pieces handed out for verify or write and not yet stored.
+    storage_backlog: u64,
+    banned_ids: BTreeSet<PeerId>,
+    banned_addrs: BTreeSet<SocketAddr>,
+
+    pub(super) upload_bucket: TokenBucket,
+    pub(super) download_bucket: TokenBucket,
+    pub(super) uploaded: RateMeter,
+    pub(super) downloaded: RateMeter,
+    pub(super) hash_failures: u32,
+    pub(super) wasted: u64,
+
+    pub(super) optimistic: Option<PeerKey>,
+    next_rechoke: Instant,
+    next_optimistic: Instant,
+    next_tick: Instant,
+    /// Peer after which the next upload round starts (round robin).
+    pub(super) upload_cursor: Option<PeerKey>,
+    running: bool,
+}
+
+impl Torrent {
+    /// `have` holds the pieces already verified on storage (resume data or a check).
+    pub fn new(
+        info: Arc<Info>,
+        info_hash: InfoHash,
+        have: Bitfield,
+        config: Config,
+        rng_seed: u64,
+        now: Instant,
+    ) -> Self {
+        let max_partials =
+            (PARTIAL_PIECES_BUDGET / info.piece_length.max(1) as u64).max(8) as usize;
+        let picker = Picker::new(
+            info.piece_length,
+            info.total_length(),
+            have,
+            max_partials,
+            rng_seed,
+        );
+        // Buckets hold at least a few blocks so a low cap still lets whole blocks through.
+        let burst = 4 * BLOCK_SIZE as u64;
+        Self {
+            upload_bucket: TokenBucket::new(config.upload_limit, burst, now),
+            download_bucket: TokenBucket::new(config.download_limit, burst, now),
+            info,
+            info_hash,
+            config,
+            picker,
+            peers: BTreeMap::new(),
+            actions: VecDeque::new(),
+            rng: fastrand::Rng::with_seed(rng_seed ^ 0x9e37_79b9_7f4a_7c15),
+            addresses: AddressBook::default(),
+            announce: AnnounceSchedule::default(),
+            pending: BTreeMap::new(),
+            storage_backlog: 0,
+            banned_ids: BTreeSet::new(),
+            banned_addrs: BTreeSet::new(),
+            uploaded: RateMeter::default(),
+            downloaded: RateMeter::default(),
+            hash_failures: 0,
+            wasted: 0,
+            optimistic: None,
+            next_rechoke: now,
+            next_optimistic: now,
+            next_tick: now,
+            upload_cursor: None,
+            running: false,
+        }
+    }
+
+    /// Starts the torrent: the first announce, and dials of any known addresses.
+    pub fn start(&mut self, now: Instant) {
+        if self.running {
+            return;
+        }
+        self.running = true;
+        self.announce.start(now);
+        if self.is_complete() {
+            self.actions.push_back(Action::Completed);
+        }
+        self.handle_timeout(now);
+    }
+
+    /// Stops gracefully: a `stopped` announce, all peers closed. Later events are ignored.
+    pub fn stop(&mut self, now: Instant) {
+        if !self.running {
+            return;
+        }
+        self.running = false;
+        let stats = self.transfer_stats();
+        self.actions.push_back(Action::Announce {
+            event: Some(AnnounceEvent::Stopped),
+            stats,
+        });
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.disconnect(key, DisconnectReason::Shutdown, now);
+        }
+    }
+
+    /// Candidate addresses (tracker, LSD, `--peer`); the torrent dials as it sees fit.
+    pub fn add_addresses(&mut self, addrs: &[SocketAddr], now: Instant) {
+        for addr in addrs {
+            if !self.banned_addrs.contains(addr) {
+                self.addresses.add(*addr, now);
+            }
+        }
+        self.dial_more(now);
+    }
+
+    pub fn announce_result(&mut self, result: Result<AnnounceResponse, String>, now: Instant) {
+        let few = self.peers.len() < FEW_PEERS;
+        match result {
+            Ok(response) => {
+                let interval = Duration::from_secs(response.interval.into());
+                let min = response.min_interval.map(|m| Duration::from_secs(m.into()));
+                self.announce.finished(Some((interval, min)), few, now);
+                self.add_addresses(&response.peers, now);
+            }
+            Err(_) => self.announce.finished(None, few, now),
+        }
+    }
+
+    pub fn connect_failed(&mut self, addr: SocketAddr, now: Instant) {
+        self.addresses.failed(addr, now);
+        self.dial_more(now);
+    }
+
+    /// A handshaken peer. Returns false (and the driver should close it) when refused.
+    pub fn peer_connected(&mut self, key: PeerKey, info: PeerInfo, now: Instant) -> bool {
+        if let Some(addr) = info.addr.filter(|_| info.outgoing) {
+            self.addresses.connected(addr);
+        }
+        let limit = self.config.max_peers + if info.outgoing { 0 } else { INCOMING_SLACK };
+        let refused = !self.running
+            || self.peers.contains_key(&key)
+            || info.peer_id == self.config.peer_id
+            || self.banned_ids.contains(&info.peer_id)
+            || info.addr.is_some_and(|a| self.banned_addrs.contains(&a))
+            || self.peers.len() >= limit
+            || !self.resolve_duplicate(&info, now);
+        if refused {
+            if let Some(addr) = info.addr.filter(|_| info.outgoing) {
+                self.addresses.forget(addr);
+            }
+            return false;
+        }
+        let peer = Peer::new(info, self.info.piece_count(), now);
+        let fast = peer.info.supports_fast;
+        let extensions = peer.info.supports_extensions;
+        self.peers.insert(key, peer);
+
+        let have = self.picker.have();
+        let first = if fast && have.is_full() {
+            Some(Message::HaveAll)
+        } else if fast && have.count_ones() == 0 {
+            Some(Message::HaveNone)
+        } else if have.count_ones() > 0 {
+            Some(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())))
+        } else {
+            None
+        };
+        if let Some(msg) = first {
+            self.send(key, &msg, now);
+        }
+        if extensions {
+            let handshake = ExtensionHandshake {
+                v: Some(self.config.client_name.clone()),
+                p: Some(self.config.listen_port).filter(|p| *p != 0),
+                reqq: Some(OUR_REQQ as u32),
+                ..Default::default()
+            };
+            self.send(
+                key,
+                &Message::Extended {
+                    id: 0,
+                    payload: handshake.encode().into(),
+                },
+                now,
+            );
+        }
+        true
+    }
+
+    /// Two connections to the same peer (both dialed each other): keep the one dialed by the
+    /// side with the smaller peer id, a rule both ends apply alike. Returns whether the new
+    /// connection stays.
+    fn resolve_duplicate(&mut self, info: &PeerInfo, now: Instant) -> bool {
+        let Some((&old, _)) = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.info.peer_id == info.peer_id)
+        else {
+            return true;
+        };
+        let dialer_of_new = if info.outgoing {
+            self.config.peer_id
+        } else {
+            info.peer_id
+        };
+        let keep_new = dialer_of_new == self.config.peer_id.min(info.peer_id);
+        if keep_new {
+            self.disconnect(old, DisconnectReason::NotUseful, now);
+        }
+        keep_new
+    }
+
+    pub fn peer_closed(&mut self, key: PeerKey, now: Instant) {
+        let Some(peer) = self.peers.remove(&key) else {
+            return;
+        };
+        for block in &peer.outstanding {
+            self.picker.release(block);
+        }
+        match &peer.holding {
+            Holding::All => self.picker.remove_seed(),
+            Holding::Pieces(bits) => self.picker.remove_bitfield(bits),
+            Holding::Unknown => {}
+        }
+        if let Some(addr) = peer.info.addr.filter(|_| peer.info.outgoing) {
+            self.addresses.closed(addr, now);
+        }
+        if self.optimistic == Some(key) {
+            self.optimistic = None;
+        }
+        if !peer.am_choking {
+            self.unchoke_if_room(now);
+        }
+        self.dial_more(now);
+        self.request_all(now);
+    }
+
+    /// Closes a connection from our side.
+    pub(super) fn disconnect(&mut self, key: PeerKey, reason: DisconnectReason, now: Instant) {
+        if self.peers.contains_key(&key) {
+            self.actions
+                .push_back(Action::Disconnect { peer: key, reason });
+            self.peer_closed(key, now);
+        }
+    }
+
+    pub(super) fn ban(&mut self, key: PeerKey, now: Instant) {
+        if let Some(peer) = self.peers.get(&key) {
+            self.banned_ids.insert(peer.info.peer_id);
+            if let Some(addr) = peer.info.addr.filter(|_| peer.info.outgoing) {
+                self.banned_addrs.insert(addr);
+                self.addresses.forget(addr);
+            }
+        }
+        self.disconnect(key, DisconnectReason::TooManyHashFailures, now);
+    }
+
+    pub fn piece_verified(&mut self, piece: u32, valid: bool, now: Instant) {
+        let Some(pending) = self.pending.remove(&piece) else {
+            return;
+        };
+        if valid {
+            self.actions.push_back(Action::Write {
+                piece,
+                data: pending.data,
+            });
+            return;
+        }
+        self.hash_failures += 1;
+        self.wasted += pending.data.len() as u64;
+        self.storage_backlog = self
+            .storage_backlog
+            .saturating_sub(pending.data.len() as u64);
+        self.picker.piece_failed(piece);
+        let sole = pending.contributors.len() == 1;
+        for key in pending.contributors {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            peer.hash_failures += 1;
+            if sole || peer.hash_failures >= MAX_HASH_FAILURES_PER_PEER {
+                self.ban(key, now);
+            }
+        }
+        self.request_all(now);
+    }
+
+    /// Storage answered a `Write`; `false` when it failed (the piece is fetched again).
+    pub fn piece_written(&mut self, piece: u32, ok: bool, now: Instant) {
+        if !self.picker.is_pending(piece) {
+            return;
+        }
+        self.storage_backlog = self
+            .storage_backlog
+            .saturating_sub(self.picker.piece_size(piece) as u64);
+        if !ok {
+            self.picker.piece_failed(piece);
+            self.request_all(now);
+            return;
+        }
+        self.picker.piece_stored(piece);
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            if peer.has(piece) {
+                peer.interesting = peer.interesting.saturating_sub(1);
+                self.update_interest(key, now);
+            } else {
+                self.send(key, &Message::Have(piece), now);
+            }
+        }
+        if self.is_complete() {
+            self.on_complete(now);
+        } else {
+            self.request_all(now);
+        }
+    }
+
+    fn on_complete(&mut self, now: Instant) {
+        self.actions.push_back(Action::Completed);
+        self.announce.completed(now);
+        let seeds: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.is_seed())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in seeds {
+            self.disconnect(key, DisconnectReason::NotUseful, now);
+        }
+        if self.config.seed_when_complete {
+            self.handle_timeout(now);
+        } else {
+            self.stop(now);
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.running {
+            return;
+        }
+        if now >= self.next_tick {
+            self.next_tick = now + TICK;
+            self.tick(now);
+        }
+        self.serve_uploads(now);
+        self.request_all(now);
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if let Some(event) = self.announce.due(now) {
+            let stats = self.transfer_stats();
+            self.actions.push_back(Action::Announce { event, stats });
+        }
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            let Some(peer) = self.peers.get(&key) else {
+                continue;
+            };
+            let idle = now.saturating_since(peer.last_received) > IDLE_TIMEOUT;
+            let stalled = !peer.outstanding.is_empty()
+                && !peer.snubbed
+                && now.saturating_since(peer.last_block) > self.config.snub_timeout;
+            let quiet = now.saturating_since(peer.last_sent) > KEEPALIVE_AFTER;
+            if idle {
+                self.disconnect(key, DisconnectReason::Timeout, now);
+                continue;
+            }
+            if stalled {
+                self.snub(key, now);
+            }
+            if quiet {
+                self.send(key, &Message::KeepAlive, now);
+            }
+        }
+        if now >= self.next_rechoke {
+            self.next_rechoke = now + self.config.rechoke_interval;
+            if now >= self.next_optimistic {
+                self.next_optimistic = now + self.config.optimistic_interval;
+                self.rotate_optimistic(now);
+            }
+            self.rechoke(now);
+        }
+        self.dial_more(now);
+    }
+
+    /// A peer that stopped delivering: its requests go to others, it gets one at a time.
+    fn snub(&mut self, key: PeerKey, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.snubbed = true;
+        let blocks: Vec<BlockRef> = peer.outstanding.drain(..).collect();
+        for block in &blocks {
+            self.picker.release(block);
+            self.send(key, &Message::Cancel(*block), now);
+        }
+    }
+
+    pub(super) fn dial_more(&mut self, now: Instant) {
+        if !self.running {
+            return;
+        }
+        while self.peers.len() + self.addresses.dialing() < self.config.max_peers
+            && self.addresses.dialing() < self.config.max_pending_connects
+        {
+            let Some(addr) = self.addresses.next_to_dial(now) else {
+                break;
+            };
+            self.actions.push_back(Action::Connect { addr });
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.running {
+            return None;
+        }
+        let mut next = self.next_tick;
+        if let Some(t) = self.announce.next_due() {
+            next = next.min(t);
+        }
+        if let Some(t) = self.throttle_wake() {
+            next = next.min(t);
+        }
+        Some(next)
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Hands a piece complete in memory to the driver for verification.
+    pub(super) fn verify(&mut self, piece: u32, data: Bytes, contributors: Vec<PeerKey>) {
+        self.storage_backlog += data.len() as u64;
+        self.actions.push_back(Action::Verify {
+            piece,
+            data: data.clone(),
+        });
+        self.pending.insert(piece, Pending { data, contributors });
+    }
+
+    /// Queues a message for a peer.
+    pub(super) fn send(&mut self, key: PeerKey, msg: &Message, now: Instant) {
+        let mut buf = Vec::new();
+        msg.encode(&mut buf);
+        self.send_bytes(key, Bytes::from(buf), now);
+    }
+
+    pub(super) fn send_bytes(&mut self, key: PeerKey, data: Bytes, now: Instant) {
+        if let Some(peer) = self.peers.get_mut(&key) {
+            peer.unsent += data.len();
+            peer.last_sent = now;
+            self.actions.push_back(Action::Send { peer: key, data });
+        }
+    }
+
+    /// Whether storage is far enough behind that no more should be requested for now.
+    pub(super) fn storage_busy(&self) -> bool {
+        self.storage_backlog >= STORAGE_BACKLOG_BUDGET
+    }
+
+    pub(super) fn transfer_stats(&self) -> TransferStats {
+        TransferStats {
+            uploaded: self.uploaded.total(),
+            downloaded: self.downloaded.total(),
+            left: self.picker.left(),
+        }
+    }
+
+    pub fn status(&self, now: Instant) -> Status {
+        Status {
+            transfer: self.transfer_stats(),
+            pieces_have: self.picker.have().count_ones(),
+            pieces_total: self.info.piece_count(),
+            peers: self.peers.len(),
+            upload_rate: self.uploaded.rate(now),
+            download_rate: self.downloaded.rate(now),
+            hash_failures: self.hash_failures,
+            wasted: self.wasted,
+        }
+    }
+
+    pub fn have(&self) -> &Bitfield {
+        self.picker.have()
+    }
+    pub fn is_complete(&self) -> bool {
+        self.picker.have().is_full()
+    }
+    pub fn info(&self) -> &Arc<Info> {
+        &self.info
+    }
+    pub fn info_hash(&self) -> InfoHash {
+        self.info_hash
+    }
+
+    /// Changes the caps at run time.
+    pub fn set_limits(&mut self, upload: Option<u64>, download: Option<u64>, now: Instant) {
+        self.config.upload_limit = upload;
+        self.config.download_limit = download;
+        self.upload_bucket.set_rate(upload, now);
+        self.download_bucket.set_rate(download, now);
+        self.handle_timeout(now);
+    }
+}

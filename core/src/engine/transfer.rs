@@ -1,0 +1,260 @@
+//! Moving payload: our requests to peers (download), serving their requests (upload), interest
+//! and choking.
+
+use bytes::Bytes;
+
+use crate::wire::{BlockRef, Message, BLOCK_SIZE};
+use crate::Instant;
+
+use super::choker::{choose_unchoked, pick_optimistic, Candidate};
+use super::peer::Holding;
+use super::torrent::Torrent;
+use super::{Action, PeerKey};
+
+/// Bytes read or queued for one peer before we stop reading more for it: enough to keep a fast
+/// link busy, little enough that a slow peer cannot pile up memory.
+const UPLOAD_BUFFER: usize = 1 << 20;
+
+impl Torrent {
+    /// Sends interested / not interested when what the peer offers changes.
+    pub(super) fn update_interest(&mut self, key: PeerKey, now: Instant) {
+        let complete = self.is_complete();
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let want = peer.interesting > 0 && !complete;
+        if want != peer.am_interested {
+            peer.am_interested = want;
+            let msg = if want {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
+            self.send(key, &msg, now);
+        }
+    }
+
+    pub(super) fn request_all(&mut self, now: Instant) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.request_from(key, now);
+        }
+    }
+
+    /// Tops up our requests to one peer to its queue depth, within the download cap.
+    pub(super) fn request_from(&mut self, key: PeerKey, now: Instant) {
+        if self.storage_busy() {
+            return;
+        }
+        let Some(peer) = self.peers.get(&key) else {
+            return;
+        };
+        if peer.peer_choking || !peer.am_interested {
+            return;
+        }
+        let budget = self.download_bucket.available(now) / BLOCK_SIZE as u64;
+        let want = peer
+            .queue_depth(now)
+            .saturating_sub(peer.outstanding.len())
+            .min(usize::try_from(budget).unwrap_or(usize::MAX));
+        if want == 0 {
+            return;
+        }
+        let mut blocks = Vec::with_capacity(want);
+        let has = match &peer.holding {
+            Holding::All => None,
+            Holding::Pieces(bits) => Some(bits),
+            Holding::Unknown => return,
+        };
+        let outstanding = &peer.outstanding;
+        self.picker
+            .pick(has, want, |b| outstanding.contains(b), &mut blocks);
+        let was_idle = outstanding.is_empty();
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if was_idle && !blocks.is_empty() {
+            peer.last_block = now;
+        }
+        peer.outstanding.extend(blocks.iter().copied());
+        let mut buf = Vec::with_capacity(blocks.len() * 17);
+        for block in &blocks {
+            self.download_bucket.try_take(block.len as u64, now);
+            Message::Request(*block).encode(&mut buf);
+        }
+        if !buf.is_empty() {
+            self.send_bytes(key, Bytes::from(buf), now);
+        }
+    }
+
+    /// Starts storage reads for peers' requests, round robin, within the upload cap and each
+    /// peer's buffer.
+    pub(super) fn serve_uploads(&mut self, now: Instant) {
+        let keys: Vec<PeerKey> = {
+            let after = self.upload_cursor;
+            let (later, earlier): (Vec<PeerKey>, Vec<PeerKey>) = self
+                .peers
+                .keys()
+                .partition(|k| after.is_none_or(|c| **k > c));
+            later.into_iter().chain(earlier).collect()
+        };
+        loop {
+            let mut progressed = false;
+            for &key in &keys {
+                let Some(peer) = self.peers.get_mut(&key) else {
+                    continue;
+                };
+                let Some(block) = peer.incoming.front().copied() else {
+                    continue;
+                };
+                if peer.unsent + (peer.reading + 1) * BLOCK_SIZE as usize > UPLOAD_BUFFER {
+                    continue;
+                }
+                if !self.upload_bucket.try_take(block.len as u64, now) {
+                    return;
+                }
+                peer.incoming.pop_front();
+                peer.reading += 1;
+                self.upload_cursor = Some(key);
+                self.actions
+                    .push_back(Action::ReadBlock { peer: key, block });
+                progressed = true;
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Storage answered a `ReadBlock`; `None` when it could not read.
+    pub fn block_read(&mut self, key: PeerKey, block: BlockRef, data: Option<Bytes>, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.reading = peer.reading.saturating_sub(1);
+        let fast = peer.info.supports_fast;
+        match data.filter(|d| d.len() == block.len as usize) {
+            Some(data) if !peer.am_choking => {
+                peer.uploaded.record(block.len as u64, now);
+                self.uploaded.record(block.len as u64, now);
+                let header = crate::wire::piece_header(&block);
+                self.send_bytes(key, Bytes::copy_from_slice(&header), now);
+                self.send_bytes(key, data, now);
+            }
+            _ if fast => self.send(key, &Message::RejectRequest(block), now),
+            _ => {}
+        }
+        self.serve_uploads(now);
+    }
+
+    /// The driver wrote `bytes` of what it was given for this peer to the connection.
+    /// Drivers must report this: uploads to a peer pause while its unsent bytes are high.
+    pub fn peer_written(&mut self, key: PeerKey, bytes: usize, now: Instant) {
+        if let Some(peer) = self.peers.get_mut(&key) {
+            peer.unsent = peer.unsent.saturating_sub(bytes);
+            self.serve_uploads(now);
+        }
+    }
+
+    /// Chokes or unchokes a peer; a choke drops its queued requests (rejecting them under the
+    /// fast extension).
+    pub(super) fn set_choking(&mut self, key: PeerKey, choke: bool, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.am_choking == choke {
+            return;
+        }
+        peer.am_choking = choke;
+        let dropped: Vec<BlockRef> = if choke {
+            peer.incoming.drain(..).collect()
+        } else {
+            Vec::new()
+        };
+        let fast = peer.info.supports_fast;
+        self.send(
+            key,
+            if choke {
+                &Message::Choke
+            } else {
+                &Message::Unchoke
+            },
+            now,
+        );
+        if fast {
+            for block in dropped {
+                self.send(key, &Message::RejectRequest(block), now);
+            }
+        }
+    }
+
+    fn unchoked_count(&self) -> usize {
+        self.peers.values().filter(|p| !p.am_choking).count()
+    }
+
+    /// Fills a free upload slot at once rather than at the next rechoke, so a newcomer starts
+    /// receiving immediately.
+    pub(super) fn unchoke_if_room(&mut self, now: Instant) {
+        let slots = self.config.unchoke_slots + 1;
+        while self.unchoked_count() < slots {
+            let Some(key) = self
+                .peers
+                .iter()
+                .find(|(_, p)| p.am_choking && p.peer_interested)
+                .map(|(k, _)| *k)
+            else {
+                return;
+            };
+            self.set_choking(key, false, now);
+        }
+    }
+
+    fn choke_candidates(&self, now: Instant) -> Vec<Candidate> {
+        let seeding = self.is_complete();
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.peer_interested)
+            .map(|(k, p)| Candidate {
+                peer: *k,
+                rate: if seeding {
+                    p.uploaded.rate(now)
+                } else {
+                    p.downloaded.rate(now)
+                },
+                snubbed: p.snubbed,
+            })
+            .collect()
+    }
+
+    pub(super) fn rotate_optimistic(&mut self, now: Instant) {
+        let candidates = self.choke_candidates(now);
+        let regular = choose_unchoked(&candidates, self.config.unchoke_slots, None);
+        self.optimistic = pick_optimistic(&candidates, &regular, &mut self.rng);
+    }
+
+    /// Tit-for-tat: the best peers by rate keep or get the regular slots, plus the optimistic one.
+    pub(super) fn rechoke(&mut self, now: Instant) {
+        let candidates = self.choke_candidates(now);
+        let chosen = choose_unchoked(&candidates, self.config.unchoke_slots, self.optimistic);
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.set_choking(key, !chosen.contains(&key), now);
+        }
+        self.unchoke_if_room(now);
+    }
+
+    /// When a transfer held back by a cap can go on, if one is waiting for tokens.
+    pub(super) fn throttle_wake(&self) -> Option<Instant> {
+        let upload_waiting = self.peers.values().any(|p| !p.incoming.is_empty());
+        let download_waiting = self
+            .peers
+            .values()
+            .any(|p| p.am_interested && !p.peer_choking);
+        let block = BLOCK_SIZE as u64;
+        let upload = (upload_waiting && self.upload_bucket.rate().is_some())
+            .then(|| self.upload_bucket.ready_at(block));
+        let download = (download_waiting && self.download_bucket.rate().is_some())
+            .then(|| self.download_bucket.ready_at(block));
+        upload.into_iter().chain(download).min()
+    }
+}

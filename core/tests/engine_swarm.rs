@@ -1,0 +1,327 @@
+//! Whole swarms of real `Torrent` engines wired together in memory on a virtual clock: every
+//! byte goes through the peer wire codec, storage is a buffer per node, time only moves when the
+//! swarm is idle. Deterministic: same seed, same run.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitfleet_core::engine::{Action, Config, PeerInfo, PeerKey, Torrent};
+use bitfleet_core::metainfo::{Info, PieceHasher, TorrentBuilder};
+use bitfleet_core::tracker::AnnounceResponse;
+use bitfleet_core::{Bitfield, Instant, PeerId};
+use bytes::Bytes;
+
+struct Node {
+    torrent: Torrent,
+    storage: Vec<u8>,
+    completed_at: Option<Instant>,
+}
+
+/// One direction of a connection: where bytes sent on (node, key) arrive.
+#[derive(Clone, Copy)]
+struct Link {
+    node: usize,
+    key: PeerKey,
+}
+
+enum Event {
+    Data { to: Link, data: Bytes },
+    Closed { to: Link },
+}
+
+struct Swarm {
+    info: Arc<Info>,
+    nodes: Vec<Node>,
+    links: BTreeMap<(usize, PeerKey), Link>,
+    events: VecDeque<Event>,
+    next_key: u64,
+    now: Instant,
+    /// A node that serves every block corrupted.
+    liar: Option<usize>,
+}
+
+fn addr_of(node: usize) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, 1], 1000 + node as u16))
+}
+
+fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..len).map(|_| rng.u8(..)).collect()
+}
+
+fn make_info(data: &[u8], piece_length: u32) -> Arc<Info> {
+    let mut hasher = PieceHasher::new(piece_length);
+    hasher.update(data);
+    let builder = TorrentBuilder {
+        name: "payload.bin".into(),
+        files: vec![(vec![], data.len() as u64)],
+        piece_length,
+        ..Default::default()
+    };
+    Arc::new(builder.build(hasher.finish()).expect("valid torrent").info)
+}
+
+impl Swarm {
+    fn new(data: &[u8], piece_length: u32, seeds: &[Option<u64>], leechers: usize) -> Self {
+        let info = make_info(data, piece_length);
+        let mut swarm = Swarm {
+            info: info.clone(),
+            nodes: Vec::new(),
+            links: BTreeMap::new(),
+            events: VecDeque::new(),
+            next_key: 1,
+            now: Instant::ZERO,
+            liar: None,
+        };
+        for (i, up_limit) in seeds.iter().enumerate() {
+            swarm.add_node(
+                data.to_vec(),
+                Bitfield::full(info.piece_count()),
+                *up_limit,
+                i as u64,
+            );
+        }
+        for i in 0..leechers {
+            let seed = (seeds.len() + i) as u64;
+            swarm.add_node(
+                vec![0; data.len()],
+                Bitfield::new(info.piece_count()),
+                None,
+                seed,
+            );
+        }
+        swarm
+    }
+
+    fn add_node(&mut self, storage: Vec<u8>, have: Bitfield, up_limit: Option<u64>, seed: u64) {
+        let index = self.nodes.len();
+        let mut config = Config::new(PeerId::generate(seed), addr_of(index).port());
+        config.upload_limit = up_limit;
+        let info_hash = bitfleet_core::InfoHash([7; 20]);
+        let mut torrent = Torrent::new(self.info.clone(), info_hash, have, config, seed, self.now);
+        torrent.start(self.now);
+        self.nodes.push(Node {
+            torrent,
+            storage,
+            completed_at: None,
+        });
+    }
+
+    fn peer_id(&self, node: usize) -> PeerId {
+        PeerId::generate(node as u64)
+    }
+
+    fn connect(&mut self, from: usize, to: usize) {
+        let (ka, kb) = (PeerKey(self.next_key), PeerKey(self.next_key + 1));
+        self.next_key += 2;
+        let now = self.now;
+        let info = |node: usize, outgoing: bool, swarm: &Swarm| PeerInfo {
+            addr: Some(addr_of(node)),
+            peer_id: swarm.peer_id(node),
+            supports_fast: true,
+            supports_extensions: true,
+            outgoing,
+        };
+        let (ia, ib) = (info(to, true, self), info(from, false, self));
+        let a_ok = self.nodes[from].torrent.peer_connected(ka, ia, now);
+        let b_ok = a_ok && self.nodes[to].torrent.peer_connected(kb, ib, now);
+        if !b_ok {
+            if a_ok {
+                self.nodes[from].torrent.peer_closed(ka, now);
+            }
+            self.nodes[from].torrent.connect_failed(addr_of(to), now);
+            return;
+        }
+        self.links.insert((from, ka), Link { node: to, key: kb });
+        self.links.insert(
+            (to, kb),
+            Link {
+                node: from,
+                key: ka,
+            },
+        );
+    }
+
+    /// Carries out every node's actions until nothing is left to do at this instant.
+    fn settle(&mut self) {
+        loop {
+            let mut busy = false;
+            for n in 0..self.nodes.len() {
+                while let Some(action) = self.nodes[n].torrent.poll_action() {
+                    busy = true;
+                    self.perform(n, action);
+                }
+            }
+            while let Some(event) = self.events.pop_front() {
+                busy = true;
+                match event {
+                    Event::Data { to, data } => self.nodes[to.node]
+                        .torrent
+                        .peer_data(to.key, &data, self.now),
+                    Event::Closed { to } => {
+                        self.nodes[to.node].torrent.peer_closed(to.key, self.now)
+                    }
+                }
+            }
+            if !busy {
+                return;
+            }
+        }
+    }
+
+    fn perform(&mut self, n: usize, action: Action) {
+        let now = self.now;
+        match action {
+            Action::Send { peer, data } => {
+                let len = data.len();
+                if let Some(&to) = self.links.get(&(n, peer)) {
+                    self.events.push_back(Event::Data { to, data });
+                }
+                self.nodes[n].torrent.peer_written(peer, len, now);
+            }
+            Action::Disconnect { peer, .. } => {
+                if let Some(to) = self.links.remove(&(n, peer)) {
+                    self.links.remove(&(to.node, to.key));
+                    self.events.push_back(Event::Closed { to });
+                }
+            }
+            Action::Connect { addr } => {
+                let to = (addr.port() - 1000) as usize;
+                self.connect(n, to);
+            }
+            Action::ReadBlock { peer, block } => {
+                let start =
+                    block.piece as usize * self.info.piece_length as usize + block.begin as usize;
+                let mut data = self.nodes[n].storage[start..start + block.len as usize].to_vec();
+                if self.liar == Some(n) {
+                    data.iter_mut().for_each(|b| *b = !*b);
+                }
+                self.nodes[n]
+                    .torrent
+                    .block_read(peer, block, Some(Bytes::from(data)), now);
+            }
+            Action::Verify { piece, data } => {
+                let ok = self.info.verify_piece(piece, &data);
+                self.nodes[n].torrent.piece_verified(piece, ok, now);
+            }
+            Action::Write { piece, data } => {
+                let start = piece as usize * self.info.piece_length as usize;
+                self.nodes[n].storage[start..start + data.len()].copy_from_slice(&data);
+                self.nodes[n].torrent.piece_written(piece, true, now);
+            }
+            Action::Announce { .. } => {
+                // A tracker that knows everybody.
+                let peers = (0..self.nodes.len())
+                    .filter(|&i| i != n)
+                    .map(addr_of)
+                    .collect();
+                let response = AnnounceResponse {
+                    interval: 60,
+                    min_interval: None,
+                    complete: 0,
+                    incomplete: 0,
+                    peers,
+                    warning: None,
+                    tracker_id: None,
+                };
+                self.nodes[n].torrent.announce_result(Ok(response), now);
+            }
+            Action::Completed => {
+                self.nodes[n].completed_at.get_or_insert(now);
+            }
+        }
+    }
+
+    /// Runs until every node is complete or `limit` of virtual time passed.
+    fn run(&mut self, limit: Duration) -> bool {
+        while self.now.since_epoch() < limit {
+            self.settle();
+            if self.nodes.iter().all(|n| n.torrent.is_complete()) {
+                return true;
+            }
+            let next = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.torrent.poll_timeout())
+                .min();
+            let Some(next) = next else { return false };
+            // Step at least a millisecond so a timer that is already due cannot stall the clock.
+            self.now = next.max(self.now + Duration::from_millis(1));
+            for node in &mut self.nodes {
+                node.torrent.handle_timeout(self.now);
+            }
+        }
+        false
+    }
+}
+
+#[test]
+fn seed_and_five_leechers_finish_and_trade_among_themselves() {
+    let data = payload(3 << 20, 1);
+    // A seed capped at 256 KiB/s: leechers that only waited for it would need 12 s each.
+    let mut swarm = Swarm::new(&data, 64 << 10, &[Some(256 << 10)], 5);
+    assert!(swarm.run(Duration::from_secs(120)), "swarm did not finish");
+    for node in &swarm.nodes {
+        assert!(node.storage == data, "a node's bytes differ");
+    }
+    let seed_up = swarm.nodes[0].torrent.status(swarm.now).transfer.uploaded;
+    let leechers_up: u64 = swarm.nodes[1..]
+        .iter()
+        .map(|n| n.torrent.status(swarm.now).transfer.uploaded)
+        .sum();
+    let received: u64 = swarm.nodes[1..]
+        .iter()
+        .map(|n| n.torrent.status(swarm.now).transfer.downloaded)
+        .sum();
+    assert!(received >= 5 * data.len() as u64);
+    assert!(
+        leechers_up * 2 > received,
+        "leechers uploaded {leechers_up} of {received} (seed {seed_up})"
+    );
+    // Swarming beats the seed serving everybody: 5 copies at 256 KiB/s would take 60 s.
+    let last = swarm
+        .nodes
+        .iter()
+        .filter_map(|n| n.completed_at)
+        .max()
+        .unwrap();
+    assert!(
+        last.since_epoch() < Duration::from_secs(30),
+        "took {last:?}"
+    );
+}
+
+#[test]
+fn a_lying_peer_is_caught_and_the_download_still_completes() {
+    let data = payload(1 << 20, 2);
+    let mut swarm = Swarm::new(&data, 32 << 10, &[None, None], 1);
+    swarm.liar = Some(1);
+    assert!(swarm.run(Duration::from_secs(60)));
+    assert!(swarm.nodes[2].storage == data);
+    let status = swarm.nodes[2].torrent.status(swarm.now);
+    assert!(status.hash_failures >= 1, "the liar was never asked");
+    assert_eq!(
+        status.peers, 0,
+        "both seeds are gone: the liar banned, the honest one not useful"
+    );
+    // Banned: the liar is not served again even if it announces again.
+    swarm.connect(1, 2);
+    assert_eq!(swarm.nodes[2].torrent.status(swarm.now).peers, 0);
+}
+
+#[test]
+fn same_seed_same_run() {
+    let run = || {
+        let data = payload(1 << 20, 3);
+        let mut swarm = Swarm::new(&data, 32 << 10, &[Some(128 << 10)], 4);
+        assert!(swarm.run(Duration::from_secs(120)));
+        swarm
+            .nodes
+            .iter()
+            .map(|n| (n.completed_at, n.torrent.status(swarm.now).transfer))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(), run());
+}
