@@ -18,6 +18,8 @@ const WRITE_BATCH: usize = 256 * 1024;
 #[derive(Debug)]
 pub enum PeerEvent {
     Data(PeerKey, Bytes),
+    /// This many queued bytes reached the socket (the engine paces uploads by it).
+    Written(PeerKey, usize),
     /// The peer hung up or the socket failed; sent at most once per task.
     Closed(PeerKey),
 }
@@ -99,6 +101,13 @@ async fn write_loop<E: From<PeerEvent>>(
         if socket.write_all(&batch).await.is_err() {
             let _ = events.send(PeerEvent::Closed(key).into()).await;
             return;
+        }
+        if events
+            .send(PeerEvent::Written(key, batch.len()).into())
+            .await
+            .is_err()
+        {
+            return; // the torrent is gone
         }
     }
     let _ = socket.shutdown().await;

@@ -33,6 +33,10 @@ impl Announcer {
         }
     }
 
+    pub fn has_trackers(&self) -> bool {
+        !self.trackers.is_empty()
+    }
+
     /// Announces to all trackers at once: the peers of every reply, the shortest interval;
     /// an error only when no tracker answered.
     pub async fn announce(

@@ -122,6 +122,11 @@ impl TorrentTask {
                     self.torrent.peer_data(key, &data, at);
                 }
             }
+            Event::Peer(PeerEvent::Written(key, bytes)) => {
+                if self.peers.contains_key(&key) {
+                    self.torrent.peer_written(key, bytes, at);
+                }
+            }
             Event::Peer(PeerEvent::Closed(key)) => {
                 if self.peers.remove(&key).is_some() {
                     self.torrent.peer_closed(key, at);
@@ -133,7 +138,7 @@ impl TorrentTask {
             Event::Verified { piece, valid } => self.torrent.piece_verified(piece, valid, at),
             Event::Written { piece, ok } => self.torrent.piece_written(piece, ok, at),
             Event::Announced(result) => {
-                if let Err(e) = &result {
+                if let (Err(e), true) = (&result, self.announcer.has_trackers()) {
                     tracing::warn!(error = %e, "announce failed");
                 }
                 self.torrent.announce_result(result, at);
@@ -222,8 +227,11 @@ impl TorrentTask {
                     .spawn(async move { Event::Announced(announcer.announce(event, stats).await) });
             }
             Action::Completed => {
-                self.report.send_modify(|report| report.complete = true);
-                self.publish();
+                let status = self.torrent.status(now());
+                self.report.send_modify(|report| {
+                    report.status = status;
+                    report.complete = true;
+                });
             }
         }
     }
