@@ -67,6 +67,8 @@ pub struct Config {
     pub seed_when_complete: bool,
     /// Client name sent in the extension handshake.
     pub client_name: String,
+    /// The raw info dictionary, served to peers that ask for it (BEP 9) so magnet links work.
+    pub metadata: Option<Bytes>,
 }
 
 impl Config {
@@ -84,6 +86,7 @@ impl Config {
             download_limit: None,
             seed_when_complete: true,
             client_name: concat!("Bitfleet ", env!("CARGO_PKG_VERSION")).to_owned(),
+            metadata: None,
         }
     }
 }

@@ -10,11 +10,12 @@ use bytes::Bytes;
 use crate::metainfo::Info;
 use crate::rate::{RateMeter, TokenBucket};
 use crate::tracker::{AnnounceEvent, AnnounceResponse};
-use crate::wire::{BlockRef, ExtensionHandshake, Message, BLOCK_SIZE};
+use crate::wire::{BlockRef, ExtensionHandshake, Message, BLOCK_SIZE, UT_METADATA};
 use crate::{Bitfield, InfoHash, Instant, PeerId};
 
 use super::addresses::AddressBook;
 use super::announce::AnnounceSchedule;
+use super::messages::OUR_UT_METADATA_ID;
 use super::peer::{Holding, Peer, OUR_REQQ};
 use super::picker::Picker;
 use super::{Action, Config, DisconnectReason, PeerInfo, PeerKey, Status, TransferStats};
@@ -219,10 +220,13 @@ impl Torrent {
             self.send(key, &msg, now);
         }
         if extensions {
+            let metadata = self.config.metadata.as_ref();
             let handshake = ExtensionHandshake {
+                m: metadata.map(|_| (UT_METADATA.to_owned(), OUR_UT_METADATA_ID)).into_iter().collect(),
                 v: Some(self.config.client_name.clone()),
                 p: Some(self.config.listen_port).filter(|p| *p != 0),
                 reqq: Some(OUR_REQQ as u32),
+                metadata_size: metadata.map(|m| m.len() as u64),
                 ..Default::default()
             };
             self.send(
