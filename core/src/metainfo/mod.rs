@@ -92,7 +92,8 @@ impl Metainfo {
         parse::parse(data)
     }
 
-    /// Bencodes the whole torrent; the `info` part is `info_bytes` verbatim.
+    /// Bencodes the whole torrent; the `info` part is `info_bytes` verbatim. Outer keys this
+    /// type does not model (such as a hybrid torrent's v2 `piece layers`) are not written.
     pub fn to_bytes(&self) -> Vec<u8> {
         OuterFields {
             announce: self.announce.as_deref(),
