@@ -30,7 +30,11 @@ impl MetadataAssembler {
             .ok()
             .filter(|s| (1..=MAX_METADATA_SIZE).contains(s))
             .ok_or(MetadataError::BadSize(size))?;
-        Ok(Self { info_hash, size, pieces: vec![None; metadata_piece_count(size) as usize] })
+        Ok(Self {
+            info_hash,
+            size,
+            pieces: vec![None; metadata_piece_count(size) as usize],
+        })
     }
 
     pub fn size(&self) -> usize {
@@ -39,7 +43,11 @@ impl MetadataAssembler {
 
     /// Missing pieces, lowest first.
     pub fn missing(&self) -> impl Iterator<Item = u32> + '_ {
-        self.pieces.iter().enumerate().filter(|(_, p)| p.is_none()).map(|(i, _)| i as u32)
+        self.pieces
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_none())
+            .map(|(i, _)| i as u32)
     }
 
     /// Stores a piece. When the last one arrives the whole is hashed: a match yields the info
@@ -84,9 +92,18 @@ mod tests {
         let info: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
         let mut asm = MetadataAssembler::new(hash_of(&info), info.len() as u64).unwrap();
         assert_eq!(asm.missing().collect::<Vec<_>>(), vec![0, 1, 2]);
-        assert!(asm.add(2, Bytes::from(info[32768..].to_vec())).unwrap().is_none());
-        assert!(asm.add(0, Bytes::from(info[..16384].to_vec())).unwrap().is_none());
-        assert_eq!(asm.add(1, Bytes::from(info[16384..32768].to_vec())), Ok(Some(Bytes::from(info))));
+        assert!(asm
+            .add(2, Bytes::from(info[32768..].to_vec()))
+            .unwrap()
+            .is_none());
+        assert!(asm
+            .add(0, Bytes::from(info[..16384].to_vec()))
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            asm.add(1, Bytes::from(info[16384..32768].to_vec())),
+            Ok(Some(Bytes::from(info)))
+        );
     }
 
     #[test]
@@ -94,9 +111,18 @@ mod tests {
         assert!(MetadataAssembler::new(InfoHash([0; 20]), 0).is_err());
         assert!(MetadataAssembler::new(InfoHash([0; 20]), u64::MAX).is_err());
         let mut asm = MetadataAssembler::new(InfoHash([0; 20]), 100).unwrap();
-        assert_eq!(asm.add(1, Bytes::from_static(b"x")), Err(MetadataError::BadPiece(1)));
-        assert_eq!(asm.add(0, Bytes::from_static(b"short")), Err(MetadataError::BadPiece(0)));
-        assert_eq!(asm.add(0, Bytes::from(vec![0; 100])), Err(MetadataError::HashMismatch));
+        assert_eq!(
+            asm.add(1, Bytes::from_static(b"x")),
+            Err(MetadataError::BadPiece(1))
+        );
+        assert_eq!(
+            asm.add(0, Bytes::from_static(b"short")),
+            Err(MetadataError::BadPiece(0))
+        );
+        assert_eq!(
+            asm.add(0, Bytes::from(vec![0; 100])),
+            Err(MetadataError::HashMismatch)
+        );
         assert_eq!(asm.missing().count(), 1, "a mismatch starts over");
     }
 }

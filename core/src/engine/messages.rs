@@ -3,7 +3,8 @@
 use bytes::Bytes;
 
 use crate::wire::{
-    BlockRef, ExtensionHandshake, Message, MetadataMessage, MAX_BLOCK_SIZE, METADATA_PIECE_SIZE, UT_METADATA,
+    BlockRef, ExtensionHandshake, Message, MetadataMessage, MAX_BLOCK_SIZE, METADATA_PIECE_SIZE,
+    UT_METADATA,
 };
 use crate::{Bitfield, Instant};
 
@@ -159,7 +160,10 @@ impl Torrent {
                     peer.their_ut_metadata = hs.m.get(UT_METADATA).copied().filter(|id| *id != 0);
                 }
             }
-            Message::Extended { id: OUR_UT_METADATA_ID, payload } => {
+            Message::Extended {
+                id: OUR_UT_METADATA_ID,
+                payload,
+            } => {
                 if let Ok(MetadataMessage::Request { piece }) = MetadataMessage::decode(&payload) {
                     self.serve_metadata(key, piece, now);
                 }
@@ -274,7 +278,9 @@ impl Torrent {
 
     /// Answers a BEP 9 request with a piece of the info dictionary, or a reject.
     fn serve_metadata(&mut self, key: PeerKey, piece: u32, now: Instant) {
-        let Some(id) = self.peers.get(&key).and_then(|p| p.their_ut_metadata) else { return };
+        let Some(id) = self.peers.get(&key).and_then(|p| p.their_ut_metadata) else {
+            return;
+        };
         let start = piece as usize * METADATA_PIECE_SIZE;
         let reply = match &self.config.metadata {
             Some(metadata) if start < metadata.len() => MetadataMessage::Data {
@@ -284,7 +290,14 @@ impl Torrent {
             },
             _ => MetadataMessage::Reject { piece },
         };
-        self.send(key, &Message::Extended { id, payload: reply.encode().into() }, now);
+        self.send(
+            key,
+            &Message::Extended {
+                id,
+                payload: reply.encode().into(),
+            },
+            now,
+        );
     }
 
     /// A block lies inside its piece, is not empty and is not larger than we accept.

@@ -222,7 +222,10 @@ impl Torrent {
         if extensions {
             let metadata = self.config.metadata.as_ref();
             let handshake = ExtensionHandshake {
-                m: metadata.map(|_| (UT_METADATA.to_owned(), OUR_UT_METADATA_ID)).into_iter().collect(),
+                m: metadata
+                    .map(|_| (UT_METADATA.to_owned(), OUR_UT_METADATA_ID))
+                    .into_iter()
+                    .collect(),
                 v: Some(self.config.client_name.clone()),
                 p: Some(self.config.listen_port).filter(|p| *p != 0),
                 reqq: Some(OUR_REQQ as u32),

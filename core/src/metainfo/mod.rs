@@ -102,7 +102,11 @@ impl Metainfo {
         let announce_list: Vec<Vec<String>> = trackers.iter().map(|t| vec![t.clone()]).collect();
         let outer = OuterFields {
             announce: trackers.first().map(String::as_str),
-            announce_list: if trackers.len() > 1 { &announce_list } else { &[] },
+            announce_list: if trackers.len() > 1 {
+                &announce_list
+            } else {
+                &[]
+            },
             url_list: web_seeds,
             comment: None,
             created_by: None,
@@ -111,7 +115,8 @@ impl Metainfo {
         Self::from_bytes(&outer.encode_around(info_bytes))
     }
 
-    /// Bencodes the whole torrent; the `info` part is `info_bytes` verbatim.
+    /// Bencodes the whole torrent; the `info` part is `info_bytes` verbatim. Outer keys this
+    /// type does not model (such as a hybrid torrent's v2 `piece layers`) are not written.
     pub fn to_bytes(&self) -> Vec<u8> {
         OuterFields {
             announce: self.announce.as_deref(),
