@@ -11,6 +11,7 @@
 mod addresses;
 mod announce;
 mod choker;
+mod discovery;
 mod messages;
 mod peer;
 mod picker;
