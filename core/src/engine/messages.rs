@@ -11,10 +11,27 @@ use crate::{Bitfield, Instant};
 use super::peer::{Holding, MAX_QUEUE_DEPTH, OUR_REQQ};
 use super::picker::Received;
 use super::torrent::Torrent;
-use super::{DisconnectReason, PeerKey};
+use super::{Config, DisconnectReason, PeerKey};
 
 /// The extended message id we receive `ut_metadata` under.
 pub(super) const OUR_UT_METADATA_ID: u8 = 1;
+
+/// Our BEP 10 handshake: `ut_metadata` always (a magnet fetch asks with it, a torrent answers
+/// with it), `metadata_size` once we have the info dictionary.
+pub(super) fn extension_handshake(config: &Config, metadata_size: Option<usize>) -> Message {
+    let handshake = ExtensionHandshake {
+        m: [(UT_METADATA.to_owned(), OUR_UT_METADATA_ID)].into(),
+        v: Some(config.client_name.clone()),
+        p: Some(config.listen_port).filter(|p| *p != 0),
+        reqq: Some(OUR_REQQ as u32),
+        metadata_size: metadata_size.map(|m| m as u64),
+        ..Default::default()
+    };
+    Message::Extended {
+        id: 0,
+        payload: handshake.encode().into(),
+    }
+}
 
 /// A peer broke the protocol in a way that ends the connection.
 #[derive(Debug)]

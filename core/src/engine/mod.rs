@@ -12,6 +12,7 @@ mod addresses;
 mod announce;
 mod choker;
 mod discovery;
+mod fetch;
 mod messages;
 mod peer;
 mod picker;
@@ -27,6 +28,7 @@ use crate::tracker::AnnounceEvent;
 use crate::wire::BlockRef;
 use crate::PeerId;
 
+pub use fetch::MetadataFetch;
 pub use torrent::Torrent;
 
 /// A driver's handle for one connection; unique for the torrent's lifetime.
@@ -127,6 +129,8 @@ pub enum Action {
     },
     /// Every piece is verified and stored.
     Completed,
+    /// From a [`MetadataFetch`]: the info dictionary, checked against the info-hash.
+    MetadataReceived { info: Bytes },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

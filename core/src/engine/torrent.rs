@@ -10,12 +10,12 @@ use bytes::Bytes;
 use crate::metainfo::Info;
 use crate::rate::{RateMeter, TokenBucket};
 use crate::tracker::{AnnounceEvent, AnnounceResponse};
-use crate::wire::{BlockRef, ExtensionHandshake, Message, BLOCK_SIZE, UT_METADATA};
+use crate::wire::{BlockRef, Message, BLOCK_SIZE};
 use crate::{Bitfield, InfoHash, Instant, PeerId};
 
 use super::discovery::Discovery;
-use super::messages::OUR_UT_METADATA_ID;
-use super::peer::{Holding, Peer, OUR_REQQ};
+use super::messages::extension_handshake;
+use super::peer::{Holding, Peer};
 use super::picker::Picker;
 use super::{Action, Config, DisconnectReason, PeerInfo, PeerKey, Status, TransferStats};
 
@@ -117,6 +117,11 @@ impl Torrent {
         }
     }
 
+    /// Continues with what a metadata fetch learned (addresses, announce state).
+    pub(super) fn take_discovery(&mut self, discovery: Discovery) {
+        self.discovery = discovery;
+    }
+
     /// Starts the torrent: the first announce, and dials of any known addresses.
     pub fn start(&mut self, now: Instant) {
         if self.running {
@@ -183,47 +188,51 @@ impl Torrent {
             }
             return false;
         }
+        self.insert_peer(key, info, false, now);
+        true
+    }
+
+    /// Takes over a connection from the metadata fetch of a magnet link: that side already
+    /// sent `have none` (or nothing) and an extension handshake; `replay` holds what the peer
+    /// sent meanwhile (its bitfield, haves, extension handshake), fed through as if just read.
+    pub(super) fn adopt_peer(&mut self, key: PeerKey, info: PeerInfo, replay: &[u8], now: Instant) {
+        self.insert_peer(key, info, true, now);
+        self.peer_data(key, replay, now);
+    }
+
+    /// Registers a peer and greets it: what we have, then our extension handshake.
+    fn insert_peer(&mut self, key: PeerKey, info: PeerInfo, adopted: bool, now: Instant) {
         let peer = Peer::new(info, self.info.piece_count(), now);
         let fast = peer.info.supports_fast;
         let extensions = peer.info.supports_extensions;
         self.peers.insert(key, peer);
 
         let have = self.picker.have();
-        let first = if fast && have.is_full() {
-            Some(Message::HaveAll)
-        } else if fast && have.count_ones() == 0 {
-            Some(Message::HaveNone)
-        } else if have.count_ones() > 0 {
-            Some(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())))
+        if adopted {
+            // The bitfield slot is gone; pieces found on disk are announced one by one.
+            let haves: Vec<u32> = have.iter_ones().collect();
+            for piece in haves {
+                self.send(key, &Message::Have(piece), now);
+            }
         } else {
-            None
-        };
-        if let Some(msg) = first {
-            self.send(key, &msg, now);
+            let first = if fast && have.is_full() {
+                Some(Message::HaveAll)
+            } else if fast && have.count_ones() == 0 {
+                Some(Message::HaveNone)
+            } else if have.count_ones() > 0 {
+                Some(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())))
+            } else {
+                None
+            };
+            if let Some(msg) = first {
+                self.send(key, &msg, now);
+            }
         }
         if extensions {
-            let metadata = self.config.metadata.as_ref();
-            let handshake = ExtensionHandshake {
-                m: metadata
-                    .map(|_| (UT_METADATA.to_owned(), OUR_UT_METADATA_ID))
-                    .into_iter()
-                    .collect(),
-                v: Some(self.config.client_name.clone()),
-                p: Some(self.config.listen_port).filter(|p| *p != 0),
-                reqq: Some(OUR_REQQ as u32),
-                metadata_size: metadata.map(|m| m.len() as u64),
-                ..Default::default()
-            };
-            self.send(
-                key,
-                &Message::Extended {
-                    id: 0,
-                    payload: handshake.encode().into(),
-                },
-                now,
-            );
+            let greeting =
+                extension_handshake(&self.config, self.config.metadata.as_ref().map(|m| m.len()));
+            self.send(key, &greeting, now);
         }
-        true
     }
 
     /// Two connections to the same peer (both dialed each other): keep the one dialed by the
