@@ -39,7 +39,7 @@ fn peer_info(seed: u64) -> PeerInfo {
 /// The downloading side: first a fetch, then the torrent it became.
 enum Leecher {
     Fetching(MetadataFetch),
-    Downloading(Torrent, Vec<u8>),
+    Downloading(Box<Torrent>, Vec<u8>),
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn magnet_fetch_gets_the_info_dictionary_and_the_payload() {
                     to_seed.push(data);
                 }
             }
-            leecher = Leecher::Downloading(torrent, vec![0; data.len()]);
+            leecher = Leecher::Downloading(Box::new(torrent), vec![0; data.len()]);
         }
         for bytes in &to_seed {
             seed.peer_data(FETCHER, bytes, now);
