@@ -38,7 +38,7 @@ fn peer_info(seed: u64) -> PeerInfo {
 
 /// The downloading side: first a fetch, then the torrent it became.
 enum Leecher {
-    Fetching(MetadataFetch),
+    Fetching(Box<MetadataFetch>),
     Downloading(Box<Torrent>, Vec<u8>),
 }
 
@@ -61,11 +61,8 @@ fn magnet_fetch_gets_the_info_dictionary_and_the_payload() {
     );
     seed.start(now);
 
-    let mut leecher = Leecher::Fetching(MetadataFetch::new(
-        meta.info_hash,
-        Config::new(PeerId::generate(2), 0),
-        now,
-    ));
+    let fetch = MetadataFetch::new(meta.info_hash, Config::new(PeerId::generate(2), 0), now);
+    let mut leecher = Leecher::Fetching(Box::new(fetch));
     if let Leecher::Fetching(fetch) = &mut leecher {
         fetch.start(now);
         assert!(fetch.peer_connected(SEED, peer_info(1), now));
