@@ -308,3 +308,18 @@ async fn stats_list_every_swarm() {
     assert_eq!(swarm.info_hash, HASH.to_hex());
     assert_eq!((swarm.seeds, swarm.leechers, swarm.downloaded), (1, 1, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_announces_all_land() {
+    let server = std::sync::Arc::new(TestServer::start(TrackerConfig::default()).await);
+    let mut announces = tokio::task::JoinSet::new();
+    for n in 1..=40u8 {
+        let server = server.clone();
+        announces.spawn(async move { server.announce(&peer(n, u64::from(n % 2))).await });
+    }
+    while let Some(reply) = announces.join_next().await {
+        reply.unwrap();
+    }
+    let stats = server.scrape("").await.files[&HASH];
+    assert_eq!((stats.complete, stats.incomplete), (20, 20));
+}
