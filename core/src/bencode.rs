@@ -58,6 +58,14 @@ pub fn validate_dict(data: &[u8]) -> Result<(), BencodeError> {
     raw_dict_value(data, b"").map(drop)
 }
 
+/// Length of the one well-formed value at the start of `data`; what follows it is not looked at
+/// (BEP 9 data messages append raw bytes to a dictionary).
+pub fn leading_value_len(data: &[u8]) -> Result<usize, BencodeError> {
+    let mut scanner = Scanner { data, pos: 0 };
+    scanner.value(0)?;
+    Ok(scanner.pos)
+}
+
 /// Appends `bytes` as a bencode string (`<len>:<bytes>`).
 pub fn write_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.extend_from_slice(bytes.len().to_string().as_bytes());
@@ -190,6 +198,14 @@ mod tests {
         assert_eq!(info_of(doc).unwrap(), Some(&b"d4:name1:a6:lengthi-3ee"[..]));
         assert_eq!(raw_dict_value(doc, b"zzz").unwrap(), Some(&b"li0ee"[..]));
         assert_eq!(raw_dict_value(doc, b"nope").unwrap(), None);
+    }
+
+    #[test]
+    fn leading_value_stops_at_its_end() {
+        assert_eq!(leading_value_len(b"d1:ai1eeTRAILING").unwrap(), 8);
+        assert_eq!(leading_value_len(b"i-3e").unwrap(), 4);
+        assert!(leading_value_len(b"d1:ai1e").is_err());
+        assert!(leading_value_len(b"").is_err());
     }
 
     #[test]

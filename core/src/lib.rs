@@ -11,6 +11,7 @@ pub mod bitfield;
 pub mod engine;
 pub mod ids;
 pub mod magnet;
+pub mod metadata;
 pub mod metainfo;
 pub mod rate;
 pub mod time;

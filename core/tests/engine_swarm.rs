@@ -231,6 +231,7 @@ impl Swarm {
             Action::Completed => {
                 self.nodes[n].completed_at.get_or_insert(now);
             }
+            Action::MetadataReceived { .. } => unreachable!("no magnet links here"),
         }
     }
 

@@ -318,6 +318,8 @@ fn refuses_structural_problems() {
         Err(MetainfoError::Invalid(_))
     ));
     assert!(matches!(parse_info(b"le"), Err(MetainfoError::Invalid(_))));
+    let v2_only = b"d9:file treede12:meta versioni2e4:name1:f12:piece lengthi16ee";
+    assert_invalid(v2_only.to_vec(), "v2-only");
 }
 
 #[test]

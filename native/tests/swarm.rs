@@ -76,13 +76,9 @@ async fn start_leecher(
 
 async fn wait_complete(handle: &TorrentHandle) -> Report {
     let mut updates = handle.subscribe();
-    let waited =
-        tokio::time::timeout(Duration::from_secs(30), updates.wait_for(|r| r.complete)).await;
-    let report = waited
-        .expect("download did not complete in time")
-        .unwrap()
-        .clone();
-    report
+    let complete = async { updates.wait_for(|r| r.complete).await.map(|r| r.clone()) };
+    let waited = tokio::time::timeout(Duration::from_secs(30), complete).await;
+    waited.expect("download did not complete in time").unwrap()
 }
 
 fn assert_same_tree(a: &Path, b: &Path) {

@@ -1,1 +1,100 @@
-fn main() {}
+//! `bitfleet-server`: the tracker on its own.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bitfleet_core::InfoHash;
+use bitfleet_signaling::{serve, Tracker, TrackerConfig};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// Bitfleet's HTTP BitTorrent tracker. With --token T, clients announce to
+/// http://HOST:PORT/announce?token=T.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address and port to listen on; nothing wider is bound.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Seconds between client announces; silent peers are forgotten after twice that.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    interval: u64,
+    /// Token every announce, scrape and stats URL must carry as `token=...`.
+    #[arg(long)]
+    token: Option<String>,
+    /// Track only this info-hash (40 hex digits); repeat for several.
+    #[arg(long = "allow-info-hash", value_name = "HEX", value_parser = parse_info_hash)]
+    allowed: Vec<InfoHash>,
+    /// List peers under the address they claim with `ip=` instead of their source address.
+    #[arg(long)]
+    accept_ip_param: bool,
+}
+
+fn parse_info_hash(hex: &str) -> Result<InfoHash, String> {
+    InfoHash::from_hex(hex).map_err(|err| err.to_string())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let config = TrackerConfig {
+        interval: Duration::from_secs(args.interval),
+        require_token: args.token,
+        allowed_info_hashes: (!args.allowed.is_empty())
+            .then(|| args.allowed.into_iter().collect::<HashSet<_>>()),
+        accept_ip_param: args.accept_ip_param,
+        ..TrackerConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        token = config.require_token.is_some(),
+        allow_list = ?config.allowed_info_hashes.as_ref().map(HashSet::len),
+        "tracker listening"
+    );
+    serve(listener, Arc::new(Tracker::new(config)), shutdown_signal()).await?;
+    tracing::info!("tracker stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C, or SIGTERM on Unix (how service managers stop us).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

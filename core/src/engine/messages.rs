@@ -2,13 +2,36 @@
 
 use bytes::Bytes;
 
-use crate::wire::{BlockRef, ExtensionHandshake, Message, MAX_BLOCK_SIZE};
+use crate::wire::{
+    BlockRef, ExtensionHandshake, Message, MetadataMessage, MAX_BLOCK_SIZE, METADATA_PIECE_SIZE,
+    UT_METADATA,
+};
 use crate::{Bitfield, Instant};
 
 use super::peer::{Holding, MAX_QUEUE_DEPTH, OUR_REQQ};
 use super::picker::Received;
 use super::torrent::Torrent;
-use super::{DisconnectReason, PeerKey};
+use super::{Config, DisconnectReason, PeerKey};
+
+/// The extended message id we receive `ut_metadata` under.
+pub(super) const OUR_UT_METADATA_ID: u8 = 1;
+
+/// Our BEP 10 handshake: `ut_metadata` always (a magnet fetch asks with it, a torrent answers
+/// with it), `metadata_size` once we have the info dictionary.
+pub(super) fn extension_handshake(config: &Config, metadata_size: Option<usize>) -> Message {
+    let handshake = ExtensionHandshake {
+        m: [(UT_METADATA.to_owned(), OUR_UT_METADATA_ID)].into(),
+        v: Some(config.client_name.clone()),
+        p: Some(config.listen_port).filter(|p| *p != 0),
+        reqq: Some(OUR_REQQ as u32),
+        metadata_size: metadata_size.map(|m| m as u64),
+        ..Default::default()
+    };
+    Message::Extended {
+        id: 0,
+        payload: handshake.encode().into(),
+    }
+}
 
 /// A peer broke the protocol in a way that ends the connection.
 #[derive(Debug)]
@@ -151,6 +174,15 @@ impl Torrent {
                     if let Some(reqq) = hs.reqq {
                         peer.their_reqq = (reqq as usize).clamp(1, MAX_QUEUE_DEPTH);
                     }
+                    peer.their_ut_metadata = hs.m.get(UT_METADATA).copied().filter(|id| *id != 0);
+                }
+            }
+            Message::Extended {
+                id: OUR_UT_METADATA_ID,
+                payload,
+            } => {
+                if let Ok(MetadataMessage::Request { piece }) = MetadataMessage::decode(&payload) {
+                    self.serve_metadata(key, piece, now);
                 }
             }
             Message::Extended { .. } => {}
@@ -259,6 +291,30 @@ impl Torrent {
         for key in holders {
             self.send(key, &Message::Cancel(*block), now);
         }
+    }
+
+    /// Answers a BEP 9 request with a piece of the info dictionary, or a reject.
+    fn serve_metadata(&mut self, key: PeerKey, piece: u32, now: Instant) {
+        let Some(id) = self.peers.get(&key).and_then(|p| p.their_ut_metadata) else {
+            return;
+        };
+        let start = piece as usize * METADATA_PIECE_SIZE;
+        let reply = match &self.config.metadata {
+            Some(metadata) if start < metadata.len() => MetadataMessage::Data {
+                piece,
+                total_size: metadata.len() as u64,
+                data: metadata.slice(start..(start + METADATA_PIECE_SIZE).min(metadata.len())),
+            },
+            _ => MetadataMessage::Reject { piece },
+        };
+        self.send(
+            key,
+            &Message::Extended {
+                id,
+                payload: reply.encode().into(),
+            },
+            now,
+        );
     }
 
     /// A block lies inside its piece, is not empty and is not larger than we accept.

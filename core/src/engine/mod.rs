@@ -11,6 +11,8 @@
 mod addresses;
 mod announce;
 mod choker;
+mod discovery;
+mod fetch;
 mod messages;
 mod peer;
 mod picker;
@@ -26,6 +28,7 @@ use crate::tracker::AnnounceEvent;
 use crate::wire::BlockRef;
 use crate::PeerId;
 
+pub use fetch::MetadataFetch;
 pub use torrent::Torrent;
 
 /// A driver's handle for one connection; unique for the torrent's lifetime.
@@ -67,6 +70,8 @@ pub struct Config {
     pub seed_when_complete: bool,
     /// Client name sent in the extension handshake.
     pub client_name: String,
+    /// The raw info dictionary, served to peers that ask for it (BEP 9) so magnet links work.
+    pub metadata: Option<Bytes>,
 }
 
 impl Config {
@@ -84,6 +89,7 @@ impl Config {
             download_limit: None,
             seed_when_complete: true,
             client_name: concat!("Bitfleet ", env!("CARGO_PKG_VERSION")).to_owned(),
+            metadata: None,
         }
     }
 }
@@ -123,6 +129,8 @@ pub enum Action {
     },
     /// Every piece is verified and stored.
     Completed,
+    /// From a [`MetadataFetch`]: the info dictionary, checked against the info-hash.
+    MetadataReceived { info: Bytes },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -47,6 +47,8 @@ pub(crate) struct Peer {
     pub unsent: usize,
     /// How many requests they accept (their `reqq`).
     pub their_reqq: usize,
+    /// The id they receive `ut_metadata` messages under, if they speak it.
+    pub their_ut_metadata: Option<u8>,
 
     pub downloaded: RateMeter,
     pub uploaded: RateMeter,
@@ -78,6 +80,7 @@ impl Peer {
             reading: 0,
             unsent: 0,
             their_reqq: OUR_REQQ,
+            their_ut_metadata: None,
             downloaded: RateMeter::default(),
             uploaded: RateMeter::default(),
             last_received: now,

@@ -10,12 +10,12 @@ use bytes::Bytes;
 use crate::metainfo::Info;
 use crate::rate::{RateMeter, TokenBucket};
 use crate::tracker::{AnnounceEvent, AnnounceResponse};
-use crate::wire::{BlockRef, ExtensionHandshake, Message, BLOCK_SIZE};
+use crate::wire::{BlockRef, Message, BLOCK_SIZE};
 use crate::{Bitfield, InfoHash, Instant, PeerId};
 
-use super::addresses::AddressBook;
-use super::announce::AnnounceSchedule;
-use super::peer::{Holding, Peer, OUR_REQQ};
+use super::discovery::Discovery;
+use super::messages::extension_handshake;
+use super::peer::{Holding, Peer};
 use super::picker::Picker;
 use super::{Action, Config, DisconnectReason, PeerInfo, PeerKey, Status, TransferStats};
 
@@ -32,8 +32,6 @@ const STORAGE_BACKLOG_BUDGET: u64 = 24 << 20;
 const MAX_HASH_FAILURES_PER_PEER: u32 = 2;
 /// Incoming connections accepted beyond `max_peers`, so a full torrent still hears newcomers.
 const INCOMING_SLACK: usize = 5;
-/// Below this many peers the torrent re-announces early.
-const FEW_PEERS: usize = 5;
 
 /// A piece complete in memory, waiting for its hash check or its write.
 struct Pending {
@@ -49,13 +47,11 @@ pub struct Torrent {
     pub(super) peers: BTreeMap<PeerKey, Peer>,
     pub(super) actions: VecDeque<Action>,
     pub(super) rng: fastrand::Rng,
-    addresses: AddressBook,
-    announce: AnnounceSchedule,
+    discovery: Discovery,
     pending: BTreeMap<u32, Pending>,
     /// Bytes of complete pieces handed out for verify or write and not yet stored.
     storage_backlog: u64,
     banned_ids: BTreeSet<PeerId>,
-    banned_addrs: BTreeSet<SocketAddr>,
 
     pub(super) upload_bucket: TokenBucket,
     pub(super) download_bucket: TokenBucket,
@@ -104,12 +100,10 @@ impl Torrent {
             peers: BTreeMap::new(),
             actions: VecDeque::new(),
             rng: fastrand::Rng::with_seed(rng_seed ^ 0x9e37_79b9_7f4a_7c15),
-            addresses: AddressBook::default(),
-            announce: AnnounceSchedule::default(),
+            discovery: Discovery::default(),
             pending: BTreeMap::new(),
             storage_backlog: 0,
             banned_ids: BTreeSet::new(),
-            banned_addrs: BTreeSet::new(),
             uploaded: RateMeter::default(),
             downloaded: RateMeter::default(),
             hash_failures: 0,
@@ -123,13 +117,18 @@ impl Torrent {
         }
     }
 
+    /// Continues with what a metadata fetch learned (addresses, announce state).
+    pub(super) fn take_discovery(&mut self, discovery: Discovery) {
+        self.discovery = discovery;
+    }
+
     /// Starts the torrent: the first announce, and dials of any known addresses.
     pub fn start(&mut self, now: Instant) {
         if self.running {
             return;
         }
         self.running = true;
-        self.announce.start(now);
+        self.discovery.start(now);
         if self.is_complete() {
             self.actions.push_back(Action::Completed);
         }
@@ -155,86 +154,85 @@ impl Torrent {
 
     /// Candidate addresses (tracker, LSD, `--peer`); the torrent dials as it sees fit.
     pub fn add_addresses(&mut self, addrs: &[SocketAddr], now: Instant) {
-        for addr in addrs {
-            if !self.banned_addrs.contains(addr) {
-                self.addresses.add(*addr, now);
-            }
-        }
+        self.discovery.add(addrs, now);
         self.dial_more(now);
     }
 
     pub fn announce_result(&mut self, result: Result<AnnounceResponse, String>, now: Instant) {
-        let few = self.peers.len() < FEW_PEERS;
-        match result {
-            Ok(response) => {
-                let interval = Duration::from_secs(response.interval.into());
-                let min = response.min_interval.map(|m| Duration::from_secs(m.into()));
-                self.announce.finished(Some((interval, min)), few, now);
-                self.add_addresses(&response.peers, now);
-            }
-            Err(_) => self.announce.finished(None, few, now),
-        }
+        self.discovery
+            .announce_result(result, self.peers.len(), now);
+        self.dial_more(now);
     }
 
     pub fn connect_failed(&mut self, addr: SocketAddr, now: Instant) {
-        self.addresses.failed(addr, now);
+        self.discovery.connect_failed(addr, now);
         self.dial_more(now);
     }
 
     /// A handshaken peer. Returns false (and the driver should close it) when refused.
     pub fn peer_connected(&mut self, key: PeerKey, info: PeerInfo, now: Instant) -> bool {
         if let Some(addr) = info.addr.filter(|_| info.outgoing) {
-            self.addresses.connected(addr);
+            self.discovery.connected(addr);
         }
         let limit = self.config.max_peers + if info.outgoing { 0 } else { INCOMING_SLACK };
         let refused = !self.running
             || self.peers.contains_key(&key)
             || info.peer_id == self.config.peer_id
             || self.banned_ids.contains(&info.peer_id)
-            || info.addr.is_some_and(|a| self.banned_addrs.contains(&a))
+            || info.addr.is_some_and(|a| self.discovery.is_banned(&a))
             || self.peers.len() >= limit
             || !self.resolve_duplicate(&info, now);
         if refused {
             if let Some(addr) = info.addr.filter(|_| info.outgoing) {
-                self.addresses.forget(addr);
+                self.discovery.forget(addr);
             }
             return false;
         }
+        self.insert_peer(key, info, false, now);
+        true
+    }
+
+    /// Takes over a connection from the metadata fetch of a magnet link: that side already
+    /// sent `have none` (or nothing) and an extension handshake; `replay` holds what the peer
+    /// sent meanwhile (its bitfield, haves, extension handshake), fed through as if just read.
+    pub(super) fn adopt_peer(&mut self, key: PeerKey, info: PeerInfo, replay: &[u8], now: Instant) {
+        self.insert_peer(key, info, true, now);
+        self.peer_data(key, replay, now);
+    }
+
+    /// Registers a peer and greets it: what we have, then our extension handshake.
+    fn insert_peer(&mut self, key: PeerKey, info: PeerInfo, adopted: bool, now: Instant) {
         let peer = Peer::new(info, self.info.piece_count(), now);
         let fast = peer.info.supports_fast;
         let extensions = peer.info.supports_extensions;
         self.peers.insert(key, peer);
 
         let have = self.picker.have();
-        let first = if fast && have.is_full() {
-            Some(Message::HaveAll)
-        } else if fast && have.count_ones() == 0 {
-            Some(Message::HaveNone)
-        } else if have.count_ones() > 0 {
-            Some(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())))
+        if adopted {
+            // The bitfield slot is gone; pieces found on disk are announced one by one.
+            let haves: Vec<u32> = have.iter_ones().collect();
+            for piece in haves {
+                self.send(key, &Message::Have(piece), now);
+            }
         } else {
-            None
-        };
-        if let Some(msg) = first {
-            self.send(key, &msg, now);
+            let first = if fast && have.is_full() {
+                Some(Message::HaveAll)
+            } else if fast && have.count_ones() == 0 {
+                Some(Message::HaveNone)
+            } else if have.count_ones() > 0 {
+                Some(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())))
+            } else {
+                None
+            };
+            if let Some(msg) = first {
+                self.send(key, &msg, now);
+            }
         }
         if extensions {
-            let handshake = ExtensionHandshake {
-                v: Some(self.config.client_name.clone()),
-                p: Some(self.config.listen_port).filter(|p| *p != 0),
-                reqq: Some(OUR_REQQ as u32),
-                ..Default::default()
-            };
-            self.send(
-                key,
-                &Message::Extended {
-                    id: 0,
-                    payload: handshake.encode().into(),
-                },
-                now,
-            );
+            let greeting =
+                extension_handshake(&self.config, self.config.metadata.as_ref().map(|m| m.len()));
+            self.send(key, &greeting, now);
         }
-        true
     }
 
     /// Two connections to the same peer (both dialed each other): keep the one dialed by the
@@ -273,7 +271,7 @@ impl Torrent {
             Holding::Unknown => {}
         }
         if let Some(addr) = peer.info.addr.filter(|_| peer.info.outgoing) {
-            self.addresses.closed(addr, now);
+            self.discovery.closed(addr, now);
         }
         if self.optimistic == Some(key) {
             self.optimistic = None;
@@ -298,8 +296,7 @@ impl Torrent {
         if let Some(peer) = self.peers.get(&key) {
             self.banned_ids.insert(peer.info.peer_id);
             if let Some(addr) = peer.info.addr.filter(|_| peer.info.outgoing) {
-                self.banned_addrs.insert(addr);
-                self.addresses.forget(addr);
+                self.discovery.ban(addr);
             }
         }
         self.disconnect(key, DisconnectReason::TooManyHashFailures, now);
@@ -370,7 +367,7 @@ impl Torrent {
 
     fn on_complete(&mut self, now: Instant) {
         self.actions.push_back(Action::Completed);
-        self.announce.completed(now);
+        self.discovery.completed(now);
         let seeds: Vec<PeerKey> = self
             .peers
             .iter()
@@ -400,7 +397,7 @@ impl Torrent {
     }
 
     fn tick(&mut self, now: Instant) {
-        if let Some(event) = self.announce.due(now) {
+        if let Some(event) = self.discovery.due_announce(now) {
             let stats = self.transfer_stats();
             self.actions.push_back(Action::Announce { event, stats });
         }
@@ -453,12 +450,7 @@ impl Torrent {
         if !self.running {
             return;
         }
-        while self.peers.len() + self.addresses.dialing() < self.config.max_peers
-            && self.addresses.dialing() < self.config.max_pending_connects
-        {
-            let Some(addr) = self.addresses.next_to_dial(now) else {
-                break;
-            };
+        for addr in self.discovery.dials(self.peers.len(), &self.config, now) {
             self.actions.push_back(Action::Connect { addr });
         }
     }
@@ -468,7 +460,7 @@ impl Torrent {
             return None;
         }
         let mut next = self.next_tick;
-        if let Some(t) = self.announce.next_due() {
+        if let Some(t) = self.discovery.next_announce() {
             next = next.min(t);
         }
         if let Some(t) = self.throttle_wake() {

@@ -92,7 +92,31 @@ impl Metainfo {
         parse::parse(data)
     }
 
-    /// Bencodes the whole torrent; the `info` part is `info_bytes` verbatim.
+    /// A torrent from a bare info dictionary fetched from peers (BEP 9), with the trackers and
+    /// web seeds a magnet link named.
+    pub fn from_info_dict(
+        info_bytes: &[u8],
+        trackers: &[String],
+        web_seeds: &[String],
+    ) -> Result<Metainfo, MetainfoError> {
+        let announce_list: Vec<Vec<String>> = trackers.iter().map(|t| vec![t.clone()]).collect();
+        let outer = OuterFields {
+            announce: trackers.first().map(String::as_str),
+            announce_list: if trackers.len() > 1 {
+                &announce_list
+            } else {
+                &[]
+            },
+            url_list: web_seeds,
+            comment: None,
+            created_by: None,
+            creation_date: None,
+        };
+        Self::from_bytes(&outer.encode_around(info_bytes))
+    }
+
+    /// Bencodes the whole torrent; the `info` part is `info_bytes` verbatim. Outer keys this
+    /// type does not model (such as a hybrid torrent's v2 `piece layers`) are not written.
     pub fn to_bytes(&self) -> Vec<u8> {
         OuterFields {
             announce: self.announce.as_deref(),

@@ -40,6 +40,8 @@ struct RawInfo {
     length: Option<i64>,
     files: Option<Vec<RawFile>>,
     private: Option<i64>,
+    #[serde(rename = "meta version")]
+    meta_version: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +98,11 @@ fn parse_info(raw: RawInfo) -> Result<Info, MetainfoError> {
 
     let (files, multi_file) = match (raw.length, raw.files) {
         (Some(_), Some(_)) => return Err(invalid("both `length` and `files` present".into())),
+        (None, None) if raw.meta_version == Some(2) => {
+            return Err(invalid(
+                "v2-only torrent: no v1 file list (only v1 and hybrid are supported)".into(),
+            ))
+        }
         (None, None) => return Err(MetainfoError::Field("length")),
         (Some(length), None) => {
             let length = non_negative(length)?;

@@ -438,7 +438,53 @@ mod tests {
         ]
     }
 
+    fn announce_request() -> impl Strategy<Value = AnnounceRequest> {
+        let event = proptest::option::of(prop_oneof![
+            Just(AnnounceEvent::Started),
+            Just(AnnounceEvent::Stopped),
+            Just(AnnounceEvent::Completed),
+        ]);
+        let text = || proptest::option::of(any::<String>());
+        (
+            (any::<[u8; 20]>(), any::<[u8; 20]>(), 1..=u16::MAX),
+            any::<(u64, u64, u64)>(),
+            (event, any::<bool>(), any::<Option<u32>>()),
+            (text(), text(), text()),
+        )
+            .prop_map(
+                |(
+                    (info_hash, peer_id, port),
+                    (uploaded, downloaded, left),
+                    (event, compact, numwant),
+                    (key, ip, tracker_id),
+                )| AnnounceRequest {
+                    info_hash: InfoHash(info_hash),
+                    peer_id: PeerId(peer_id),
+                    port,
+                    uploaded,
+                    downloaded,
+                    left,
+                    event,
+                    compact,
+                    numwant,
+                    key,
+                    ip,
+                    tracker_id,
+                },
+            )
+    }
+
     proptest! {
+        #[test]
+        fn any_request_round_trips(request in announce_request()) {
+            prop_assert_eq!(AnnounceRequest::from_query(&request.to_query()).unwrap(), request);
+        }
+
+        #[test]
+        fn from_query_never_panics(query: String) {
+            let _ = AnnounceRequest::from_query(&query);
+        }
+
         #[test]
         fn decode_never_panics(data: Vec<u8>) {
             let _ = AnnounceResponse::decode(&data);

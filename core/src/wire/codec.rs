@@ -7,7 +7,8 @@ use super::{Handshake, Message, WireError};
 /// beyond what it has been given.
 ///
 /// Bitfield, piece and extended payloads come out as `Bytes` slices of the receive buffer
-/// (no copy); the buffer's memory is reused once those slices are dropped.
+/// (no copy); the buffer's memory is reused once those slices are dropped. After an error
+/// the stream is out of sync: drop the connection and the decoder with it.
 pub struct Decoder {
     buf: BytesMut,
     max_message_len: u32,

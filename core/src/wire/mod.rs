@@ -1,17 +1,20 @@
 //! The BitTorrent peer wire protocol: handshake, BEP 3 messages, BEP 6 fast extension, BEP 10
 //! extension protocol. Encoding appends to a buffer; decoding is incremental over a byte stream
 //! (TCP or a WebRTC data channel) with hard size limits.
-// OWNER: formats helper. Types fixed by the scaffold; bodies to be written.
 
 mod codec;
 mod extension;
 mod handshake;
 mod message;
+mod metadata;
 
 pub use codec::Decoder;
 pub use extension::ExtensionHandshake;
 pub use handshake::Handshake;
 pub use message::{BlockRef, Message};
+pub use metadata::{
+    metadata_piece_count, MetadataMessage, MAX_METADATA_SIZE, METADATA_PIECE_SIZE, UT_METADATA,
+};
 
 /// Standard request size: 16 KiB. Peers may refuse larger requests.
 pub const BLOCK_SIZE: u32 = 16 * 1024;

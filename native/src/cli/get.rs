@@ -19,7 +19,7 @@ const MAX_TORRENT_FILE: usize = 64 << 20;
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// A .torrent file, its http(s) URL, or a magnet link.
+    /// A .torrent file, its http URL, or a magnet link.
     source: String,
     /// Download folder: data lands in DIR/NAME.
     #[arg(long, value_name = "DIR")]
@@ -79,7 +79,10 @@ async fn load(source: &str) -> anyhow::Result<Metainfo> {
             magnet.info_hash
         );
     }
-    if source.starts_with("http://") || source.starts_with("https://") {
+    if source.starts_with("https://") {
+        bail!("https URLs are not supported yet (no TLS in this build); use the http URL or the .torrent file");
+    }
+    if source.starts_with("http://") {
         return fetch(source).await;
     }
     read_torrent_file(Path::new(source)).await

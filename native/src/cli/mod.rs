@@ -32,7 +32,7 @@ enum Command {
     Create(create::CreateArgs),
     /// Share data that is already complete on disk.
     Seed(seed::SeedArgs),
-    /// Download a torrent (a .torrent file, its http(s) URL, or a magnet link).
+    /// Download a torrent (a .torrent file, its http URL, or a magnet link).
     Get(get::GetArgs),
 }
 

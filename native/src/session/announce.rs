@@ -100,8 +100,8 @@ async fn announce_one(
     tracker: &str,
     query: &str,
 ) -> Result<AnnounceResponse, String> {
-    if !(tracker.starts_with("http://") || tracker.starts_with("https://")) {
-        return Err("only HTTP trackers are supported".to_owned());
+    if !tracker.starts_with("http://") {
+        return Err("only plain http trackers are supported".to_owned());
     }
     let separator = if tracker.contains('?') { '&' } else { '?' };
     let url = format!("{tracker}{separator}{query}");

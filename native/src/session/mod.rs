@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use bitfleet_core::engine::{Config, Status, Torrent};
 use bitfleet_core::metainfo::Metainfo;
 use bitfleet_core::{Bitfield, InfoHash, PeerId};
+use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -119,6 +120,8 @@ impl Session {
         config.upload_limit = options.upload_limit;
         config.download_limit = options.download_limit;
         config.seed_when_complete = options.seed_when_complete;
+        // Served to magnet-link peers (BEP 9).
+        config.metadata = Some(Bytes::from(metainfo.info_bytes.clone()));
         let complete = have.is_full();
         let torrent = Torrent::new(info, info_hash, have, config, random_seed(), clock::now());
 

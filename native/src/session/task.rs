@@ -226,6 +226,10 @@ impl TorrentTask {
                 self.work
                     .spawn(async move { Event::Announced(announcer.announce(event, stats).await) });
             }
+            Action::MetadataReceived { .. } => {
+                // Only a magnet link's metadata fetch emits it, never a torrent.
+                tracing::debug!("ignoring metadata for a torrent that has it");
+            }
             Action::Completed => {
                 let status = self.torrent.status(now());
                 self.report.send_modify(|report| {

@@ -1,0 +1,238 @@
+//! The tracker service: checks requests against the configuration, keeps the swarms behind a
+//! lock and turns outcomes into bencoded replies. It knows nothing of HTTP; `http` only moves
+//! query strings in and bytes out.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bitfleet_core::tracker::{
+    encode_failure, AnnounceRequest, AnnounceResponse, QueryParams, ScrapeRequest, ScrapeResponse,
+    TrackerError,
+};
+use bitfleet_core::Instant;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{whole_seconds, TrackerConfig};
+use crate::swarm::{PeerAnnounce, SwarmError, Swarms};
+
+/// Why a request gets a `failure reason` instead of an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Query(#[from] TrackerError),
+    #[error("missing or wrong tracker token")]
+    Token,
+    #[error("torrent is not tracked here")]
+    NotAllowed,
+    #[error(transparent)]
+    Swarm(#[from] SwarmError),
+}
+
+/// The `/stats` document: every swarm with its counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsReport {
+    pub swarms: Vec<SwarmReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmReport {
+    /// Hex, as in magnet links.
+    pub info_hash: String,
+    pub seeds: u32,
+    pub leechers: u32,
+    pub downloaded: u32,
+}
+
+pub struct Tracker {
+    config: TrackerConfig,
+    swarms: Mutex<Swarms>,
+    /// The epoch of the tracker's [`Instant`]s.
+    started: std::time::Instant,
+}
+
+impl Tracker {
+    pub fn new(config: TrackerConfig) -> Self {
+        let swarms = Swarms::new(config.swarm_limits(), fastrand::u64(..));
+        Self {
+            config,
+            swarms: Mutex::new(swarms),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// The tracker's clock, as the swarm logic reads it.
+    pub fn now(&self) -> Instant {
+        Instant::from_epoch(self.started.elapsed())
+    }
+
+    /// Answers an announce from `remote` with a bencoded reply, a `failure reason` if refused.
+    pub fn announce(&self, query: &str, remote: SocketAddr) -> Vec<u8> {
+        match self.try_announce(query, remote) {
+            Ok((reply, compact)) => reply.encode(compact),
+            Err(refusal) => {
+                tracing::debug!(%remote, %refusal, "announce refused");
+                encode_failure(&refusal.to_string())
+            }
+        }
+    }
+
+    fn try_announce(
+        &self,
+        query: &str,
+        remote: SocketAddr,
+    ) -> Result<(AnnounceResponse, bool), Refusal> {
+        let params = self.authorized_params(query)?;
+        let request = AnnounceRequest::from_params(&params)?;
+        if !self.config.is_allowed(&request.info_hash) {
+            return Err(Refusal::NotAllowed);
+        }
+        let addr = SocketAddr::new(self.listed_ip(&request, remote), request.port);
+        tracing::debug!(info_hash = %request.info_hash, %addr, event = ?request.event, "announce");
+        let outcome = self.lock_swarms().announce(
+            PeerAnnounce {
+                info_hash: request.info_hash,
+                peer_id: request.peer_id,
+                addr,
+                left: request.left,
+                event: request.event,
+                numwant: request.numwant,
+                key: request.key,
+            },
+            self.now(),
+        )?;
+        let reply = AnnounceResponse {
+            interval: whole_seconds(self.config.interval),
+            min_interval: Some(whole_seconds(self.config.min_interval)),
+            complete: outcome.seeds,
+            incomplete: outcome.leechers,
+            peers: outcome.peers,
+            warning: None,
+            tracker_id: None,
+        };
+        Ok((reply, request.compact))
+    }
+
+    /// Answers a scrape with a bencoded reply; torrents outside the allow-list are left out.
+    pub fn scrape(&self, query: &str) -> Vec<u8> {
+        match self.try_scrape(query) {
+            Ok(reply) => reply.encode(),
+            Err(refusal) => {
+                tracing::debug!(%refusal, "scrape refused");
+                encode_failure(&refusal.to_string())
+            }
+        }
+    }
+
+    fn try_scrape(&self, query: &str) -> Result<ScrapeResponse, Refusal> {
+        let params = self.authorized_params(query)?;
+        let mut requested = ScrapeRequest::from_params(&params)?.info_hashes;
+        requested.retain(|hash| self.config.is_allowed(hash));
+        let files = self
+            .lock_swarms()
+            .scrape(&requested, self.config.max_scrape)
+            .into_iter()
+            .map(|summary| (summary.info_hash, summary.stats))
+            .collect();
+        Ok(ScrapeResponse { files })
+    }
+
+    /// Every swarm's counts; the token, if configured, is required as for announces.
+    pub fn stats(&self, query: &str) -> Result<StatsReport, Refusal> {
+        self.authorized_params(query)?;
+        let swarms = self
+            .lock_swarms()
+            .summaries()
+            .map(|summary| SwarmReport {
+                info_hash: summary.info_hash.to_hex(),
+                seeds: summary.stats.complete,
+                leechers: summary.stats.incomplete,
+                downloaded: summary.stats.downloaded,
+            })
+            .collect();
+        Ok(StatsReport { swarms })
+    }
+
+    /// Forgets peers silent for longer than the peer timeout as of `now`; returns how many.
+    pub fn sweep(&self, now: Instant) -> usize {
+        self.lock_swarms().expire(now, self.config.peer_timeout())
+    }
+
+    /// Sweeps every half interval until the tracker is dropped (or the task aborted).
+    pub fn spawn_sweeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let tracker = Arc::downgrade(self);
+        // `tokio::time::interval` refuses a zero period.
+        let every = self.config.sweep_every().max(Duration::from_millis(1));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                ticks.tick().await;
+                let Some(tracker) = tracker.upgrade() else {
+                    break;
+                };
+                let dropped = tracker.sweep(tracker.now());
+                if dropped > 0 {
+                    tracing::info!(dropped, "forgot silent peers");
+                }
+            }
+        })
+    }
+
+    fn authorized_params(&self, query: &str) -> Result<QueryParams, Refusal> {
+        let params = QueryParams::parse(query)?;
+        if let Some(expected) = &self.config.require_token {
+            let given = params.get("token")?.unwrap_or_default();
+            if !constant_time_eq(given, expected.as_bytes()) {
+                return Err(Refusal::Token);
+            }
+        }
+        Ok(params)
+    }
+
+    /// The connection's source address, or the `ip` parameter when the configuration trusts
+    /// clients with it and it is an IP literal. IPv4-mapped addresses (from a dual-stack
+    /// listener) are listed as IPv4.
+    fn listed_ip(&self, request: &AnnounceRequest, remote: SocketAddr) -> IpAddr {
+        let claimed = request
+            .ip
+            .as_deref()
+            .filter(|_| self.config.accept_ip_param)
+            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        claimed.unwrap_or(remote.ip()).to_canonical()
+    }
+
+    fn lock_swarms(&self) -> MutexGuard<'_, Swarms> {
+        // Swarm updates leave the maps consistent at every step, so a panic elsewhere while
+        // holding the lock does not make the data unusable.
+        self.swarms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Compares without stopping at the first difference, so response timing does not reveal how
+/// much of a guessed token was right.
+fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secreT", b"secret"));
+        assert!(!constant_time_eq(b"secret!", b"secret"));
+        assert!(!constant_time_eq(b"", b"secret"));
+    }
+}
