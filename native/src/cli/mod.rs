@@ -4,6 +4,7 @@ mod create;
 mod get;
 mod rate;
 mod seed;
+mod serve;
 mod swarm;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -34,6 +35,8 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Download a torrent (a .torrent file, its http URL, or a magnet link).
     Get(get::GetArgs),
+    /// Run the central server: tracker, .torrent downloads, and a seed of each PATH.
+    Serve(serve::ServeArgs),
 }
 
 /// Options of every command that joins a swarm.
@@ -116,6 +119,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Create(args) => create::run(args).await,
         Command::Seed(args) => seed::run(args).await,
         Command::Get(args) => get::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
     }
 }
 
