@@ -136,7 +136,9 @@ fn get_rejects_bad_sources_clearly() {
     let out_dir = dir.path().join("out");
     for source in [
         junk.to_str().unwrap(),
-        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
+        "magnet:?xt=urn:btih:nothex",
+        "https://example.invalid/share.torrent",
+        "/nonexistent/share.torrent",
     ] {
         let out = run(&["get", source, "--out", out_dir.to_str().unwrap(), "--quiet"]);
         assert_eq!(out.status.code(), Some(1), "{source}");
@@ -201,6 +203,25 @@ fn seed_and_get_speak_the_json_contract() {
     );
     assert_same(&data.join("share"), &out.join("share"));
 
+    // The same through a magnet link naming the seed (x.pe): metadata first, then the data.
+    let by_magnet = dir.path().join("by-magnet");
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&x.pe={peer}",
+        started["info_hash"].as_str().unwrap()
+    );
+    let get = Running::spawn(&[
+        "get",
+        &magnet,
+        "--out",
+        by_magnet.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(get.wait_event("started")["name"], "share");
+    get.wait_event("complete");
+    let (code, _) = get.finish();
+    assert_eq!(code, Some(0));
+    assert_same(&data.join("share"), &by_magnet.join("share"));
+
     // Run again: everything is already there and checked, so it completes without a peer.
     let again = run(&["get", &torrent, "--out", out.to_str().unwrap(), "--json"]);
     assert_eq!(again.status.code(), Some(0));
@@ -212,7 +233,7 @@ fn seed_and_get_speak_the_json_contract() {
     assert_eq!(code, Some(0));
     let last = rest.last().expect("no stopped line");
     assert_eq!(last["event"], "stopped");
-    assert!(last["uploaded"].as_u64().unwrap() >= 3 << 20);
+    assert!(last["uploaded"].as_u64().unwrap() >= 2 * (3 << 20));
 }
 
 #[test]

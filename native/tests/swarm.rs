@@ -10,6 +10,7 @@ use std::time::Duration;
 use bitfleet::create::{create_torrent, CreateOptions};
 use bitfleet::session::{Report, Session, TorrentHandle, TorrentOptions};
 use bitfleet::storage::{self, Access, Storage};
+use bitfleet_core::magnet::Magnet;
 use bitfleet_core::metainfo::Metainfo;
 use bitfleet_core::wire::{Handshake, Message};
 use bitfleet_core::{Bitfield, PeerId};
@@ -108,6 +109,64 @@ async fn seed_and_leecher_transfer_a_multi_file_torrent() {
 
     let seed_report = seed.stop().await;
     assert!(seed_report.status.transfer.uploaded >= metainfo.info.total_length());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_link_fetches_metadata_then_data_from_the_seed() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let metainfo = make_share(src.path());
+    let (seed_session, seed) = start_seed(src.path(), &metainfo).await;
+
+    let session = Session::bind(LOOPBACK).await.unwrap();
+    let magnet = Magnet::parse(&format!("magnet:?xt=urn:btih:{}", metainfo.info_hash)).unwrap();
+    let options = TorrentOptions {
+        peers: vec![SocketAddr::from((Ipv4Addr::LOCALHOST, seed_session.port()))],
+        ..TorrentOptions::default()
+    };
+    let out = dst.path().to_owned();
+    let prepare = Box::new(move |metainfo: &Metainfo| {
+        let info = Arc::new(metainfo.info.clone());
+        let storage =
+            Storage::open(&out, info.clone(), Access::ReadWrite).map_err(|e| e.to_string())?;
+        Ok((storage, Bitfield::new(info.piece_count())))
+    });
+    let leecher = session.add_magnet(&magnet, options, prepare);
+    let report = wait_complete(&leecher).await;
+    assert_eq!(
+        report.metainfo.map(|m| m.info_hash),
+        Some(metainfo.info_hash)
+    );
+    leecher.stop().await;
+    seed.stop().await;
+    assert_same_tree(&src.path().join("share"), &dst.path().join("share"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_link_whose_storage_fails_reports_the_error() {
+    let src = tempfile::tempdir().unwrap();
+    let metainfo = make_share(src.path());
+    let (seed_session, seed) = start_seed(src.path(), &metainfo).await;
+
+    let session = Session::bind(LOOPBACK).await.unwrap();
+    let magnet = Magnet::parse(&format!("magnet:?xt=urn:btih:{}", metainfo.info_hash)).unwrap();
+    let options = TorrentOptions {
+        peers: vec![SocketAddr::from((Ipv4Addr::LOCALHOST, seed_session.port()))],
+        ..TorrentOptions::default()
+    };
+    let prepare = Box::new(|_: &Metainfo| Err("disk on fire".to_owned()));
+    let leecher = session.add_magnet(&magnet, options, prepare);
+    let mut updates = leecher.subscribe();
+    let failed = updates.wait_for(|r| r.error.is_some());
+    let report = tokio::time::timeout(Duration::from_secs(30), failed)
+        .await
+        .unwrap()
+        .unwrap()
+        .clone();
+    assert_eq!(report.error.as_deref(), Some("disk on fire"));
+    assert!(!report.complete);
+    leecher.stop().await;
+    seed.stop().await;
 }
 
 /// Reads until the other side closes; errs if it stays open.

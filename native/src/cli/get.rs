@@ -11,8 +11,8 @@ use clap::Args;
 use super::seed::read_torrent_file;
 use super::{no_limit_if_zero, rate::parse_rate, swarm, PeerArgs};
 use crate::progress::Progress;
-use crate::session::{http_client, Session, TorrentOptions};
-use crate::storage::{Access, Storage};
+use crate::session::{http_client, Session, TorrentHandle, TorrentOptions};
+use crate::storage::{self, Access, Storage};
 
 /// A .torrent larger than this is refused before it is parsed.
 const MAX_TORRENT_FILE: usize = 64 << 20;
@@ -34,25 +34,52 @@ pub struct GetArgs {
     peer: PeerArgs,
 }
 
+/// What the `get` argument names.
+enum Source {
+    Torrent(Metainfo),
+    Magnet(Magnet),
+}
+
 pub async fn run(args: GetArgs) -> anyhow::Result<()> {
     let mut shutdown = swarm::Shutdown::listen()?;
-    let metainfo = load(&args.source).await?;
-    let info = Arc::new(metainfo.info.clone());
-    let storage = Storage::open(&args.out, info, Access::ReadWrite)
-        .with_context(|| format!("opening {}", args.out.display()))?;
-    let have = swarm::check(&storage, args.peer.mode()).await?;
+    let source = load(&args.source).await?;
     let session = Session::bind(args.peer.listen_addr())
         .await
         .with_context(|| format!("binding the peer port {}", args.peer.listen_addr()))?;
-    let options = TorrentOptions {
+    let mut options = TorrentOptions {
         upload_limit: args.peer.up_limit(),
         download_limit: no_limit_if_zero(args.down_limit),
         seed_when_complete: args.seed_after,
         peers: args.peer.resolve_peers().await?,
     };
+    let handle = match source {
+        Source::Torrent(metainfo) => start_torrent(&session, &metainfo, &args, options).await?,
+        Source::Magnet(magnet) => {
+            for peer in &magnet.peers {
+                match tokio::net::lookup_host(peer.as_str()).await {
+                    Ok(found) => options.peers.extend(found),
+                    Err(e) => tracing::warn!(%peer, error = %e, "ignoring the magnet's peer"),
+                }
+            }
+            let out = args.out.clone();
+            let prepare = Box::new(move |metainfo: &Metainfo| {
+                open_and_check(&out, metainfo).map_err(|e| format!("{e:#}"))
+            });
+            session.add_magnet(&magnet, options, prepare)
+        }
+    };
     let mut progress = Progress::new(args.peer.mode());
-    let handle = swarm::start(&session, &metainfo, storage, have, options, &mut progress);
-    let outcome = swarm::run(handle, &progress, !args.seed_after, &mut shutdown).await;
+    let outcome = swarm::run(
+        handle,
+        &mut progress,
+        session.port(),
+        !args.seed_after,
+        &mut shutdown,
+    )
+    .await;
+    if let Some(error) = outcome.report.error {
+        bail!(error);
+    }
     if !outcome.report.complete {
         let status = &outcome.report.status;
         let why = if outcome.interrupted {
@@ -69,23 +96,47 @@ pub async fn run(args: GetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn start_torrent(
+    session: &Session,
+    metainfo: &Metainfo,
+    args: &GetArgs,
+    options: TorrentOptions,
+) -> anyhow::Result<TorrentHandle> {
+    let storage = Storage::open(
+        &args.out,
+        Arc::new(metainfo.info.clone()),
+        Access::ReadWrite,
+    )
+    .with_context(|| format!("opening {}", args.out.display()))?;
+    let have = swarm::check(&storage, args.peer.mode()).await?;
+    Ok(session.add_torrent(metainfo, storage, have, options))
+}
+
+/// The storage of a magnet link's torrent and the pieces already in it (blocking).
+fn open_and_check(
+    out: &Path,
+    metainfo: &Metainfo,
+) -> anyhow::Result<(Storage, bitfleet_core::Bitfield)> {
+    let storage = Storage::open(out, Arc::new(metainfo.info.clone()), Access::ReadWrite)
+        .with_context(|| format!("opening {}", out.display()))?;
+    let have = storage::check(storage.info(), storage.layout(), &|| {})?;
+    Ok((storage, have))
+}
+
 /// The torrent behind a `get` argument.
-async fn load(source: &str) -> anyhow::Result<Metainfo> {
+async fn load(source: &str) -> anyhow::Result<Source> {
     if source.starts_with("magnet:") {
-        let magnet = Magnet::parse(source).context("bad magnet link")?;
-        bail!(
-            "magnet links need metadata exchange (BEP 9), not supported yet; \
-             get the .torrent of {} instead",
-            magnet.info_hash
-        );
+        return Ok(Source::Magnet(
+            Magnet::parse(source).context("bad magnet link")?,
+        ));
     }
     if source.starts_with("https://") {
         bail!("https URLs are not supported yet (no TLS in this build); use the http URL or the .torrent file");
     }
     if source.starts_with("http://") {
-        return fetch(source).await;
+        return Ok(Source::Torrent(fetch(source).await?));
     }
-    read_torrent_file(Path::new(source)).await
+    Ok(Source::Torrent(read_torrent_file(Path::new(source)).await?))
 }
 
 async fn fetch(url: &str) -> anyhow::Result<Metainfo> {

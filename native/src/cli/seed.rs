@@ -55,8 +55,8 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         peers: args.peer.resolve_peers().await?,
     };
     let mut progress = Progress::new(args.peer.mode());
-    let handle = swarm::start(&session, &metainfo, storage, have, options, &mut progress);
-    swarm::run(handle, &progress, false, &mut shutdown).await;
+    let handle = session.add_torrent(&metainfo, storage, have, options);
+    swarm::run(handle, &mut progress, session.port(), false, &mut shutdown).await;
     Ok(())
 }
 

@@ -1,15 +1,12 @@
 //! What `seed`, `get` and `serve` share: checking data already on disk, and running a torrent
 //! until it completes or a signal arrives.
 
-use std::sync::Arc;
-
 use anyhow::Context;
-use bitfleet_core::metainfo::{Info, Metainfo};
 use bitfleet_core::Bitfield;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::progress::{Mode, Progress, Started};
-use crate::session::{Report, Session, TorrentHandle, TorrentOptions};
+use crate::session::{Report, TorrentHandle};
 use crate::storage::{self, Storage};
 
 /// SIGINT and SIGTERM, listened for from the start so neither kills the process abruptly.
@@ -68,26 +65,6 @@ pub async fn check(storage: &Storage, mode: Mode) -> anyhow::Result<Bitfield> {
     Ok(have)
 }
 
-/// Starts `metainfo` in `session` and reports `started`.
-pub fn start(
-    session: &Session,
-    metainfo: &Metainfo,
-    storage: Storage,
-    have: Bitfield,
-    options: TorrentOptions,
-    progress: &mut Progress,
-) -> TorrentHandle {
-    let info: &Arc<Info> = storage.info();
-    progress.started(&Started {
-        info_hash: metainfo.info_hash,
-        name: &info.name,
-        total: info.total_length(),
-        pieces: info.piece_count(),
-        port: session.port(),
-    });
-    session.add_torrent(metainfo, storage, have, options)
-}
-
 /// How a run ended.
 pub struct Outcome {
     pub report: Report,
@@ -95,19 +72,38 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
-/// Reports progress until completion (when `stop_when_complete`) or a signal, then stops the
-/// torrent gracefully and reports `stopped`.
+/// Reports progress (`started` once the torrent is known: at once, or when a magnet link's
+/// metadata arrived) until completion (when `stop_when_complete`), a failure or a signal; then
+/// stops the torrent gracefully and reports `stopped`.
 pub async fn run(
     handle: TorrentHandle,
-    progress: &Progress,
+    progress: &mut Progress,
+    port: u16,
     stop_when_complete: bool,
     shutdown: &mut Shutdown,
 ) -> Outcome {
     let mut updates = handle.subscribe();
+    let mut reported_start = false;
     let mut reported_complete = false;
     let mut interrupted = false;
     loop {
         let report = updates.borrow_and_update().clone();
+        if report.error.is_some() {
+            break;
+        }
+        match &report.metainfo {
+            Some(metainfo) if !reported_start => {
+                reported_start = true;
+                progress.started(&Started {
+                    info_hash: metainfo.info_hash,
+                    name: &metainfo.info.name,
+                    total: metainfo.info.total_length(),
+                    pieces: metainfo.info.piece_count(),
+                    port,
+                });
+            }
+            _ => {}
+        }
         if report.complete && !reported_complete {
             progress.complete(&report);
             reported_complete = true;

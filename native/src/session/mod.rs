@@ -3,6 +3,7 @@
 
 mod announce;
 mod clock;
+mod engine;
 mod listener;
 mod task;
 
@@ -11,7 +12,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use bitfleet_core::engine::{Config, Status, Torrent};
+use bitfleet_core::engine::{Config, MetadataFetch, Status, Torrent};
+use bitfleet_core::magnet::Magnet;
 use bitfleet_core::metainfo::Metainfo;
 use bitfleet_core::{Bitfield, InfoHash, PeerId};
 use bytes::Bytes;
@@ -21,7 +23,8 @@ use tokio::task::JoinHandle;
 
 pub use announce::http_client;
 use announce::Announcer;
-use task::{Event, TorrentTask};
+use engine::Engine;
+use task::{Data, Event, MagnetPlan, TorrentTask};
 
 use crate::storage::Storage;
 
@@ -42,10 +45,18 @@ pub struct TorrentOptions {
 /// What progress displays see of a running torrent.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// Known from the start, or once a magnet link's metadata arrived.
+    pub metainfo: Option<Arc<Metainfo>>,
     pub status: Status,
     /// Every piece is verified and stored.
     pub complete: bool,
+    /// Why the torrent gave up (a magnet link whose torrent could not be stored).
+    pub error: Option<String>,
 }
+
+/// Turns a magnet link's torrent, once known, into its storage and the pieces already there.
+/// Runs on a blocking thread.
+pub type Prepare = Box<dyn FnOnce(&Metainfo) -> Result<(Storage, Bitfield), String> + Send>;
 
 /// Routes incoming connections to their torrent by info-hash.
 #[derive(Default)]
@@ -115,27 +126,88 @@ impl Session {
         options: TorrentOptions,
     ) -> TorrentHandle {
         let info = storage.info().clone();
-        let info_hash = metainfo.info_hash;
+        let mut config = self.config(&options);
+        // Served to magnet-link peers (BEP 9).
+        config.metadata = Some(Bytes::from(metainfo.info_bytes.clone()));
+        let complete = have.is_full();
+        let torrent = Torrent::new(
+            info.clone(),
+            metainfo.info_hash,
+            have,
+            config,
+            random_seed(),
+            clock::now(),
+        );
+        let report = Report {
+            metainfo: Some(Arc::new(metainfo.clone())),
+            complete,
+            ..Report::default()
+        };
+        let data = Data {
+            info,
+            storage: Arc::new(Mutex::new(storage)),
+        };
+        self.spawn(
+            Engine::Running(Box::new(torrent)),
+            Some(data),
+            None,
+            metainfo.trackers(),
+            report,
+            options.peers,
+        )
+    }
+
+    /// Starts a magnet link: its metadata is fetched from peers (BEP 9), then `prepare` opens
+    /// the storage and the torrent continues with the same connections.
+    pub fn add_magnet(
+        &self,
+        magnet: &Magnet,
+        options: TorrentOptions,
+        prepare: Prepare,
+    ) -> TorrentHandle {
+        let fetch = MetadataFetch::new(magnet.info_hash, self.config(&options), clock::now());
+        let plan = MagnetPlan {
+            trackers: magnet.trackers.clone(),
+            web_seeds: magnet.web_seeds.clone(),
+            prepare,
+        };
+        self.spawn(
+            Engine::Fetching(Box::new(fetch)),
+            None,
+            Some(plan),
+            magnet.trackers.clone(),
+            Report::default(),
+            options.peers,
+        )
+    }
+
+    fn config(&self, options: &TorrentOptions) -> Config {
         let mut config = Config::new(self.peer_id, self.port);
         config.upload_limit = options.upload_limit;
         config.download_limit = options.download_limit;
         config.seed_when_complete = options.seed_when_complete;
-        // Served to magnet-link peers (BEP 9).
-        config.metadata = Some(Bytes::from(metainfo.info_bytes.clone()));
-        let complete = have.is_full();
-        let torrent = Torrent::new(info, info_hash, have, config, random_seed(), clock::now());
+        config
+    }
 
+    fn spawn(
+        &self,
+        engine: Engine,
+        data: Option<Data>,
+        magnet: Option<MagnetPlan>,
+        trackers: Vec<String>,
+        report: Report,
+        initial_peers: Vec<SocketAddr>,
+    ) -> TorrentHandle {
+        let info_hash = engine.info_hash();
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-        let (report_tx, report_rx) = watch::channel(Report {
-            complete,
-            ..Report::default()
-        });
+        let (report_tx, report_rx) = watch::channel(report);
         let (stop_tx, stop_rx) = oneshot::channel();
         self.router.insert(info_hash, events_tx.clone());
         let task = TorrentTask {
-            torrent,
-            storage: Arc::new(Mutex::new(storage)),
-            announcer: Announcer::new(metainfo.trackers(), info_hash, self.peer_id, self.port),
+            engine,
+            data,
+            magnet,
+            announcer: Announcer::new(trackers, info_hash, self.peer_id, self.port),
             peer_id: self.peer_id,
             events_tx,
             events_rx,
@@ -146,7 +218,7 @@ impl Session {
         };
         let router = self.router.clone();
         let join = tokio::spawn(async move {
-            task.run(options.peers, stop_rx).await;
+            task.run(initial_peers, stop_rx).await;
             router.remove(&info_hash);
         });
         TorrentHandle {
@@ -200,7 +272,7 @@ impl TorrentHandle {
 }
 
 /// A seed for peer ids and the engine's randomness; std's hasher keys are random per process.
-fn random_seed() -> u64 {
+pub(super) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::SystemTime::now())
 }

@@ -5,17 +5,19 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bitfleet_core::engine::{Action, PeerInfo, PeerKey, Torrent};
+use bitfleet_core::engine::{Action, PeerInfo, PeerKey};
+use bitfleet_core::metainfo::{Info, Metainfo};
 use bitfleet_core::tracker::AnnounceResponse;
 use bitfleet_core::wire::BlockRef;
-use bitfleet_core::PeerId;
+use bitfleet_core::{Bitfield, PeerId};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::announce::Announcer;
 use super::clock::{now, to_tokio};
-use super::Report;
+use super::engine::Engine;
+use super::{random_seed, Prepare, Report};
 use crate::net::{self, NetError, PeerConnection, PeerEvent, ShakenPeer};
 use crate::storage::Storage;
 
@@ -25,7 +27,6 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Everything that wakes a torrent's task.
-#[derive(Debug)]
 pub(super) enum Event {
     Shaken(ShakenPeer),
     DialFailed(SocketAddr, NetError),
@@ -44,6 +45,27 @@ pub(super) enum Event {
         ok: bool,
     },
     Announced(Result<AnnounceResponse, String>),
+    /// A magnet link's torrent, parsed and with its storage checked.
+    Prepared(Result<Box<Prepared>, String>),
+}
+
+pub(super) struct Prepared {
+    metainfo: Metainfo,
+    storage: Storage,
+    have: Bitfield,
+}
+
+/// A torrent's data on disk, once its metadata is known.
+pub(super) struct Data {
+    pub info: Arc<Info>,
+    pub storage: Arc<Mutex<Storage>>,
+}
+
+/// What a magnet link's fetch needs to become a torrent.
+pub(super) struct MagnetPlan {
+    pub trackers: Vec<String>,
+    pub web_seeds: Vec<String>,
+    pub prepare: Prepare,
 }
 
 impl From<PeerEvent> for Event {
@@ -53,8 +75,11 @@ impl From<PeerEvent> for Event {
 }
 
 pub(super) struct TorrentTask {
-    pub torrent: Torrent,
-    pub storage: Arc<Mutex<Storage>>,
+    pub engine: Engine,
+    /// `None` while a magnet link's metadata is being fetched.
+    pub data: Option<Data>,
+    /// `Some` until a magnet link's metadata arrives.
+    pub magnet: Option<MagnetPlan>,
     pub announcer: Announcer,
     pub peer_id: PeerId,
     /// Given to peer readers and the listener.
@@ -69,22 +94,25 @@ pub(super) struct TorrentTask {
 
 impl TorrentTask {
     pub async fn run(mut self, initial_peers: Vec<SocketAddr>, mut stop: oneshot::Receiver<()>) {
-        self.torrent.start(now());
-        self.torrent.add_addresses(&initial_peers, now());
+        self.engine.start(now());
+        self.engine.add_addresses(&initial_peers, now());
         self.carry_out_actions();
         let mut report_tick = tokio::time::interval(REPORT_INTERVAL);
         loop {
-            let deadline = self.torrent.poll_timeout().map(to_tokio);
+            let deadline = self.engine.poll_timeout().map(to_tokio);
             tokio::select! {
                 Some(event) = self.events_rx.recv() => self.handle(event),
                 Some(joined) = self.work.join_next() => match joined {
                     Ok(event) => self.handle(event),
                     Err(e) => tracing::error!(error = %e, "torrent job failed"),
                 },
-                () = sleep_until(deadline) => self.torrent.handle_timeout(now()),
+                () = sleep_until(deadline) => self.engine.handle_timeout(now()),
                 _ = report_tick.tick() => self.publish(),
                 // A dropped handle stops the torrent too.
                 _ = &mut stop => break,
+            }
+            if matches!(self.engine, Engine::Idle { .. }) {
+                break; // the magnet link's metadata was unusable
             }
             self.carry_out_actions();
         }
@@ -93,12 +121,12 @@ impl TorrentTask {
 
     /// Stops the engine, lets the `stopped` announce and pending writes finish (bounded).
     async fn shut_down(&mut self) {
-        self.torrent.stop(now());
+        self.engine.stop(now());
         self.carry_out_actions();
         let drain = async {
             while let Some(joined) = self.work.join_next().await {
                 if let Ok(Event::Announced(result)) = joined {
-                    self.torrent.announce_result(result, now());
+                    self.engine.announce_result(result, now());
                 }
             }
         };
@@ -115,33 +143,37 @@ impl TorrentTask {
             Event::Shaken(peer) => self.admit(peer),
             Event::DialFailed(addr, e) => {
                 tracing::debug!(%addr, error = %e, "dial failed");
-                self.torrent.connect_failed(addr, at);
+                self.engine.connect_failed(addr, at);
             }
             Event::Peer(PeerEvent::Data(key, data)) => {
                 if self.peers.contains_key(&key) {
-                    self.torrent.peer_data(key, &data, at);
+                    self.engine.peer_data(key, &data, at);
                 }
             }
             Event::Peer(PeerEvent::Written(key, bytes)) => {
                 if self.peers.contains_key(&key) {
-                    self.torrent.peer_written(key, bytes, at);
+                    self.engine.peer_written(key, bytes, at);
                 }
             }
             Event::Peer(PeerEvent::Closed(key)) => {
                 if self.peers.remove(&key).is_some() {
-                    self.torrent.peer_closed(key, at);
+                    self.engine.peer_closed(key, at);
                 }
             }
-            Event::BlockRead { peer, block, data } => {
-                self.torrent.block_read(peer, block, data, at)
+            Event::BlockRead { peer, block, data } => self.engine.block_read(peer, block, data, at),
+            Event::Verified { piece, valid } => self.engine.piece_verified(piece, valid, at),
+            Event::Written { piece, ok } => self.engine.piece_written(piece, ok, at),
+            Event::Prepared(Ok(prepared)) => self.become_torrent(prepared),
+            Event::Prepared(Err(e)) => {
+                tracing::error!(error = %e, "cannot start the magnet link's torrent");
+                self.report.send_modify(|report| report.error = Some(e));
+                self.engine.take_fetch();
             }
-            Event::Verified { piece, valid } => self.torrent.piece_verified(piece, valid, at),
-            Event::Written { piece, ok } => self.torrent.piece_written(piece, ok, at),
             Event::Announced(result) => {
                 if let (Err(e), true) = (&result, self.announcer.has_trackers()) {
                     tracing::warn!(error = %e, "announce failed");
                 }
-                self.torrent.announce_result(result, at);
+                self.engine.announce_result(result, at);
             }
         }
     }
@@ -157,7 +189,7 @@ impl TorrentTask {
             supports_extensions: peer.handshake.supports_extensions(),
             outgoing: peer.outgoing,
         };
-        if !self.torrent.peer_connected(key, info, now()) {
+        if !self.engine.peer_connected(key, info, now()) {
             tracing::debug!(addr = %peer.addr, "engine refused peer");
             return;
         }
@@ -166,7 +198,7 @@ impl TorrentTask {
     }
 
     fn carry_out_actions(&mut self) {
-        while let Some(action) = self.torrent.poll_action() {
+        while let Some(action) = self.engine.poll_action() {
             self.carry_out(action);
         }
     }
@@ -181,11 +213,11 @@ impl TorrentTask {
             Action::Disconnect { peer, reason } => {
                 if self.peers.remove(&peer).is_some() {
                     tracing::debug!(?peer, ?reason, "disconnecting");
-                    self.torrent.peer_closed(peer, now());
+                    self.engine.peer_closed(peer, now());
                 }
             }
             Action::Connect { addr } => {
-                let info_hash = self.torrent.info_hash();
+                let info_hash = self.engine.info_hash();
                 let peer_id = self.peer_id;
                 self.work.spawn(async move {
                     match net::dial(addr, info_hash, peer_id).await {
@@ -194,8 +226,11 @@ impl TorrentTask {
                     }
                 });
             }
+            // Storage actions come from a running torrent only, which always has its data.
             Action::ReadBlock { peer, block } => {
-                let storage = self.storage.clone();
+                let Some(storage) = self.data.as_ref().map(|d| d.storage.clone()) else {
+                    return;
+                };
                 self.work.spawn_blocking(move || {
                     let read = lock(&storage).read_block(block.piece, block.begin, block.len);
                     let data = read
@@ -205,14 +240,18 @@ impl TorrentTask {
                 });
             }
             Action::Verify { piece, data } => {
-                let info = self.torrent.info().clone();
+                let Some(info) = self.data.as_ref().map(|d| d.info.clone()) else {
+                    return;
+                };
                 self.work.spawn_blocking(move || Event::Verified {
                     piece,
                     valid: info.verify_piece(piece, &data),
                 });
             }
             Action::Write { piece, data } => {
-                let storage = self.storage.clone();
+                let Some(storage) = self.data.as_ref().map(|d| d.storage.clone()) else {
+                    return;
+                };
                 self.work.spawn_blocking(move || {
                     let written = lock(&storage).write_piece(piece, &data);
                     let ok = written
@@ -226,12 +265,9 @@ impl TorrentTask {
                 self.work
                     .spawn(async move { Event::Announced(announcer.announce(event, stats).await) });
             }
-            Action::MetadataReceived { .. } => {
-                // Only a magnet link's metadata fetch emits it, never a torrent.
-                tracing::debug!("ignoring metadata for a torrent that has it");
-            }
+            Action::MetadataReceived { info } => self.prepare(info),
             Action::Completed => {
-                let status = self.torrent.status(now());
+                let status = self.engine.status(now());
                 self.report.send_modify(|report| {
                     report.status = status;
                     report.complete = true;
@@ -240,8 +276,50 @@ impl TorrentTask {
         }
     }
 
+    /// Parses fetched metadata and opens the torrent's storage, off the task.
+    fn prepare(&mut self, metadata: Bytes) {
+        let Some(plan) = self.magnet.take() else {
+            return; // a second copy; the first is being prepared
+        };
+        self.work.spawn_blocking(move || {
+            let prepared = Metainfo::from_info_dict(&metadata, &plan.trackers, &plan.web_seeds)
+                .map_err(|e| format!("the peers' metadata is not a valid torrent: {e}"))
+                .and_then(|metainfo| {
+                    let (storage, have) = (plan.prepare)(&metainfo)?;
+                    Ok(Box::new(Prepared {
+                        metainfo,
+                        storage,
+                        have,
+                    }))
+                });
+            Event::Prepared(prepared)
+        });
+    }
+
+    /// The fetch hands its connections to the magnet link's torrent.
+    fn become_torrent(&mut self, prepared: Box<Prepared>) {
+        let Some(fetch) = self.engine.take_fetch() else {
+            return;
+        };
+        let Prepared {
+            metainfo,
+            storage,
+            have,
+        } = *prepared;
+        let info = storage.info().clone();
+        let metadata = Bytes::from(metainfo.info_bytes.clone());
+        let torrent = fetch.into_torrent(info.clone(), metadata, have, random_seed(), now());
+        self.engine = Engine::Running(Box::new(torrent));
+        self.data = Some(Data {
+            info,
+            storage: Arc::new(Mutex::new(storage)),
+        });
+        self.report
+            .send_modify(|report| report.metainfo = Some(Arc::new(metainfo)));
+    }
+
     fn publish(&self) {
-        let status = self.torrent.status(now());
+        let status = self.engine.status(now());
         self.report.send_modify(|report| report.status = status);
     }
 }
