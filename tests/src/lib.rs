@@ -17,7 +17,7 @@ use std::time::Duration;
 pub use bins::{bitfleet, bitfleet_create, bitfleet_get, bitfleet_seed, bitfleet_server, Created};
 pub use events::{Event, Line, Started, Stats};
 pub use files::{compare_trees, temp_dir, uneven_tree, write_payload, FileSpec};
-pub use net::{free_port, loopback};
+pub use net::{free_port, loopback, wait_listening};
 pub use process::{run, run_ok, Finished, Proc};
 pub use python::{liar_peer, lt_create, lt_get, lt_info, lt_seed, LtCreate, LtTorrent};
 

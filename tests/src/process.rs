@@ -121,10 +121,11 @@ impl Proc {
                     )
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    let status = self.wait_exit(Duration::from_secs(5)).ok();
-                    return Err(self.failure(&format!(
-                        "closed stdout (exit status {status:?}) before {what}"
-                    )));
+                    let status = match self.wait_exit(Duration::from_secs(5)) {
+                        Ok(status) => status.to_string(),
+                        Err(_) => "still running".to_owned(),
+                    };
+                    return Err(self.failure(&format!("closed stdout ({status}) before {what}")));
                 }
             }
         }

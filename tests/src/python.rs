@@ -21,7 +21,9 @@ fn python(script: &str) -> Command {
     let interpreter = env::var_os("BITFLEET_PYTHON").unwrap_or_else(|| "python3".into());
     let mut cmd = Command::new(interpreter);
     // Keep the source tree clean of __pycache__.
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1").arg("-u").arg(peers_dir().join(script));
+    cmd.env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg("-u")
+        .arg(peers_dir().join(script));
     cmd
 }
 
