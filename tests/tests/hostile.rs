@@ -205,10 +205,7 @@ fn refusal_problem(case: &Path, label: &str, bytes: &[u8]) -> Option<String> {
         return Some(format!("panicked: {}", done.stderr));
     }
     if done.status.code() != Some(1) || !done.stderr.contains("error:") {
-        return Some(format!(
-            "exit status {}, stderr {:?}",
-            done.status, done.stderr
-        ));
+        return Some(format!("{}, stderr {:?}", done.status, done.stderr));
     }
     let outside: Vec<_> = std::fs::read_dir(&sandbox)
         .unwrap()
