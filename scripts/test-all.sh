@@ -19,7 +19,7 @@ step "cargo build --release (binaries for the end-to-end tests)"
 cargo build --workspace --release --bins
 
 step "cargo test --release"
-cargo test --workspace --release
+cargo test --workspace --release --no-fail-fast
 
 step "cargo build bitfleet-core for wasm32-unknown-unknown"
 cargo build -p bitfleet-core --target wasm32-unknown-unknown

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A stock libtorrent peer for interop tests and benchmarks.
 
-    lt_peer.py seed TORRENT DATA_DIR [--port P] [--peer HOST:PORT]... [--skip-check]
-    lt_peer.py get TORRENT OUT_DIR [--port P] [--peer HOST:PORT]... [--seed-after]
+    lt_peer.py seed TORRENT DATA_DIR [--port P] [--peer HOST:PORT]... [--up-limit BPS] [--skip-check]
+    lt_peer.py get TORRENT OUT_DIR [--port P] [--peer HOST:PORT]... [--up-limit BPS] [--seed-after]
     lt_peer.py create PATH OUT.torrent [--v1-only] [--piece-size N] [--tracker URL]...
     lt_peer.py info TORRENT
 
@@ -58,7 +58,7 @@ def load_torrent(path):
 class Peer:
     """One torrent in one session, reporting like the bitfleet CLI does."""
 
-    def __init__(self, ti, save_path, port, peers, flags=0):
+    def __init__(self, ti, save_path, port, peers, up_limit, flags=0):
         self.ti = ti
         self.peers = [parse_host_port(p) for p in peers]
         self.session = session_for(port)
@@ -67,6 +67,8 @@ class Peer:
         params.save_path = save_path
         params.flags |= flags
         self.handle = self.session.add_torrent(params)
+        if up_limit:
+            self.handle.set_upload_limit(up_limit)
         self.hash_failures = 0
         self.stop_requested = False
         signal.signal(signal.SIGTERM, self._request_stop)
@@ -159,7 +161,7 @@ class Peer:
 def cmd_seed(args):
     ti = load_torrent(args.torrent)
     flags = lt.torrent_flags.seed_mode if args.skip_check else 0
-    peer = Peer(ti, args.data_dir, args.port, args.peer, flags)
+    peer = Peer(ti, args.data_dir, args.port, args.peer, args.up_limit, flags)
     peer.wait_checked()
     status = peer.handle.status()
     if not status.is_seeding:
@@ -174,7 +176,7 @@ def cmd_seed(args):
 def cmd_get(args):
     ti = load_torrent(args.torrent)
     os.makedirs(args.out_dir, exist_ok=True)
-    peer = Peer(ti, args.out_dir, args.port, args.peer)
+    peer = Peer(ti, args.out_dir, args.port, args.peer, args.up_limit)
     peer.emit_started()
     peer.run(exit_when_complete=not args.seed_after)
 
@@ -230,6 +232,7 @@ def parse_args(argv):
     seed.add_argument("data_dir")
     seed.add_argument("--port", type=int, default=0)
     seed.add_argument("--peer", action="append", default=[], metavar="HOST:PORT")
+    seed.add_argument("--up-limit", type=int, default=0, help="bytes/s; 0 = unlimited")
     seed.add_argument("--skip-check", action="store_true", help="trust the data (seed mode)")
     seed.set_defaults(run=cmd_seed)
 
@@ -238,6 +241,7 @@ def parse_args(argv):
     get.add_argument("out_dir")
     get.add_argument("--port", type=int, default=0)
     get.add_argument("--peer", action="append", default=[], metavar="HOST:PORT")
+    get.add_argument("--up-limit", type=int, default=0, help="bytes/s; 0 = unlimited")
     get.add_argument("--seed-after", action="store_true", help="keep seeding until SIGTERM")
     get.set_defaults(run=cmd_get)
 

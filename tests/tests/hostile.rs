@@ -5,13 +5,13 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bitfleet_tests::bencode::Value;
 use bitfleet_tests::files::{is_empty_or_absent, list_tree};
 use bitfleet_tests::{
-    bitfleet, bitfleet_get, bitfleet_seed, liar_peer, loopback, lt_create, run, temp_dir,
-    write_payload, FileSpec, Line, LtCreate, TIMEOUT_QUICK, TIMEOUT_TRANSFER,
+    bitfleet, bitfleet_get, bitfleet_seed, liar_peer, loopback, lt_create, temp_dir, write_payload,
+    FileSpec, Line, LtCreate, Proc, TIMEOUT_QUICK, TIMEOUT_TRANSFER,
 };
 
 const PIECE: i64 = 16 << 10;
@@ -161,21 +161,33 @@ fn hostile_torrents(abs: &Path) -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// How long a refusal may take. Cases run concurrently, so a client that hangs on all of them
+/// costs this once, not once per case.
+const REFUSAL_DEADLINE: Duration = Duration::from_secs(20);
+
 #[test]
 fn hostile_torrents_are_refused_without_writing_anything() {
     let tmp = temp_dir("hostile-torrents").unwrap();
     let abs = tmp.path().join("abs");
-    let failures: Vec<String> = hostile_torrents(&abs)
+    let running: Vec<_> = hostile_torrents(&abs)
         .into_iter()
         .enumerate()
-        .filter_map(|(i, (label, bytes))| {
-            let case = tmp.path().join(format!("case{i}"));
-            let problem = refusal_problem(&case, label, &bytes).or_else(|| {
-                abs.exists()
-                    .then(|| format!("wrote to an absolute path: {:?}", list_tree(&abs).ok()))
-            });
-            problem.map(|p| format!("{label}: {p}"))
+        .map(|(i, (label, bytes))| {
+            let sandbox = tmp.path().join(format!("case{i}/sandbox"));
+            (label, spawn_get(&sandbox, &bytes), sandbox)
         })
+        .collect();
+    let deadline = Instant::now() + REFUSAL_DEADLINE;
+    let failures: Vec<String> = running
+        .into_iter()
+        .filter_map(|(label, mut get, sandbox)| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            refusal_problem(&mut get, left, &sandbox).map(|p| format!("{label}: {p}"))
+        })
+        .chain(
+            abs.exists()
+                .then(|| format!("wrote to an absolute path: {:?}", list_tree(&abs))),
+        )
         .collect();
     assert!(
         failures.is_empty(),
@@ -184,30 +196,35 @@ fn hostile_torrents_are_refused_without_writing_anything() {
     );
 }
 
-/// Runs `bitfleet get` on `bytes` with `--out CASE/sandbox/out`; describes what went wrong, if
-/// anything: anything but a prompt exit 1 with `error:`, a panic, or any file or directory
-/// created in the sandbox or in --out.
-fn refusal_problem(case: &Path, label: &str, bytes: &[u8]) -> Option<String> {
-    let sandbox = case.join("sandbox");
-    let out = sandbox.join("out");
-    std::fs::create_dir_all(&sandbox).unwrap();
-    let torrent = case.join("hostile.torrent");
+/// Writes `bytes` next to `sandbox` and starts `bitfleet get` on it with `--out sandbox/out`.
+fn spawn_get(sandbox: &Path, bytes: &[u8]) -> Proc {
+    std::fs::create_dir_all(sandbox).unwrap();
+    let torrent = sandbox.with_file_name("hostile.torrent");
     std::fs::write(&torrent, bytes).unwrap();
-
     let mut cmd = bitfleet().unwrap();
-    cmd.arg("get").arg(&torrent).arg("--out").arg(&out);
+    cmd.arg("get")
+        .arg(&torrent)
+        .arg("--out")
+        .arg(sandbox.join("out"));
     cmd.args(["--bind", "127.0.0.1", "--json"]);
-    let done = match run(label, cmd, TIMEOUT_QUICK) {
-        Ok(done) => done,
+    Proc::spawn("bitfleet get", cmd).unwrap()
+}
+
+/// What went wrong with a refusal, if anything: anything but a prompt exit 1 with `error:`, a
+/// panic, or any file or directory created in the sandbox, --out included.
+fn refusal_problem(get: &mut Proc, timeout: Duration, sandbox: &Path) -> Option<String> {
+    let status = match get.wait_exit(timeout) {
+        Ok(status) => status,
         Err(e) => return Some(format!("{e:#}")),
     };
-    if done.stderr.contains("panicked") {
-        return Some(format!("panicked: {}", done.stderr));
+    let stderr = get.stderr();
+    if stderr.contains("panicked") {
+        return Some(format!("panicked: {stderr}"));
     }
-    if done.status.code() != Some(1) || !done.stderr.contains("error:") {
-        return Some(format!("{}, stderr {:?}", done.status, done.stderr));
+    if status.code() != Some(1) || !stderr.contains("error:") {
+        return Some(format!("{status}, stderr {stderr:?}"));
     }
-    let outside: Vec<_> = std::fs::read_dir(&sandbox)
+    let outside: Vec<_> = std::fs::read_dir(sandbox)
         .unwrap()
         .map(|entry| entry.unwrap().file_name())
         .filter(|name| name != "out")
@@ -215,6 +232,7 @@ fn refusal_problem(case: &Path, label: &str, bytes: &[u8]) -> Option<String> {
     if !outside.is_empty() {
         return Some(format!("wrote outside --out: {outside:?}"));
     }
+    let out = sandbox.join("out");
     if !is_empty_or_absent(&out).unwrap() {
         return Some(format!("wrote into --out: {:?}", list_tree(&out).ok()));
     }
