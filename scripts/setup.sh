@@ -39,9 +39,11 @@ else
         apt_install python3-pip
     fi
     log "pip install libtorrent"
-    # Debian's own python refuses pip installs outside a venv (PEP 668) unless told otherwise.
+    # Debian's own python refuses pip installs outside a venv (PEP 668) unless told otherwise;
+    # Debian's package (libtorrent 2.0) is the last resort.
     "$PYTHON" -m pip install --quiet libtorrent \
-        || "$PYTHON" -m pip install --quiet --break-system-packages libtorrent
+        || "$PYTHON" -m pip install --quiet --break-system-packages libtorrent \
+        || apt_install python3-libtorrent
     "$PYTHON" -c 'import libtorrent' || { log "error: libtorrent still not importable" >&2; exit 1; }
 fi
 

@@ -20,6 +20,7 @@ import threading
 import libtorrent as lt
 
 from jsonl import emit, fail
+from ltcompat import file_layout
 
 PROTOCOL = b"\x13BitTorrent protocol"
 HANDSHAKE_LEN = 68
@@ -38,7 +39,7 @@ class Liar:
 
     def read_block(self, piece, begin, length):
         """The true bytes of a block, gathered across file boundaries (pad files are zeros)."""
-        layout = self.ti.layout()
+        layout = file_layout(self.ti)
         out = bytearray()
         for part in self.ti.map_block(piece, begin, length):
             if layout.file_flags(part.file_index) & lt.file_storage.flag_pad_file:

@@ -20,6 +20,7 @@ import time
 import libtorrent as lt
 
 from jsonl import emit, fail, parse_host_port
+from ltcompat import file_layout, torrent_creator
 
 PROGRESS_INTERVAL = 1.0
 POLL_INTERVAL = 0.05
@@ -186,7 +187,7 @@ def cmd_create(args):
     if not os.path.exists(path):
         fail(f"{path} does not exist")
     flags = lt.create_torrent.v1_only if args.v1_only else 0
-    ct = lt.create_torrent(lt.list_files(path), args.piece_size, flags)
+    ct = torrent_creator(path, args.piece_size, flags)
     for tracker in args.tracker:
         ct.add_tracker(tracker)
     ct.set_creator("bitfleet-tests lt_peer.py")
@@ -197,7 +198,7 @@ def cmd_create(args):
 
 
 def print_info(ti):
-    fs = ti.layout()
+    fs = file_layout(ti)
     files = [
         {
             "path": fs.file_path(i),
