@@ -275,7 +275,7 @@ fn a_lying_peer_costs_a_hash_failure_not_the_download() {
     assert!(get.wait_exit(TIMEOUT_QUICK).unwrap().success());
     compare_files_in(&data, &out, "blob.bin");
 
-    liar.wait_for("`poisoned`", Duration::ZERO, |line| match line {
+    liar.wait_for("`poisoned`", TIMEOUT_QUICK, |line| match line {
         Line::Json(value) if value["event"] == "poisoned" => Some(()),
         _ => None,
     })
