@@ -4,6 +4,8 @@
 # failure. The end-to-end tests drive the release binaries, so they are built first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Test failures carry anyhow errors with the child's stderr; their backtraces only add noise.
+export RUST_LIB_BACKTRACE="${RUST_LIB_BACKTRACE:-0}"
 
 step() {
     printf '\n==> %s  (%ss elapsed)\n' "$*" "$SECONDS"
