@@ -1,6 +1,8 @@
 //! A live peer connection: a reader task turning socket reads into events, and a writer task
 //! draining a queue of outgoing bytes.
 
+use std::time::Duration;
+
 use bitfleet_core::engine::PeerKey;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,6 +15,9 @@ use tokio::task::AbortHandle;
 const READ_BUFFER: usize = 64 * 1024;
 /// Queued messages are coalesced into writes of up to this size.
 const WRITE_BATCH: usize = 256 * 1024;
+/// A peer that accepts none of a batch for this long is gone (or hostile): without a limit, a
+/// peer that never reads would pin the connection after we dropped it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a connection's tasks report to the torrent that owns it.
 #[derive(Debug)]
@@ -98,7 +103,8 @@ async fn write_loop<E: From<PeerEvent>>(
                 Err(_) => break,
             }
         }
-        if socket.write_all(&batch).await.is_err() {
+        let written = tokio::time::timeout(WRITE_TIMEOUT, socket.write_all(&batch)).await;
+        if !matches!(written, Ok(Ok(()))) {
             let _ = events.send(PeerEvent::Closed(key).into()).await;
             return;
         }

@@ -98,6 +98,7 @@ impl TorrentTask {
         self.engine.add_addresses(&initial_peers, now());
         self.carry_out_actions();
         let mut report_tick = tokio::time::interval(REPORT_INTERVAL);
+        report_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.engine.poll_timeout().map(to_tokio);
             tokio::select! {
@@ -165,7 +166,7 @@ impl TorrentTask {
             Event::Written { piece, ok } => self.engine.piece_written(piece, ok, at),
             Event::Prepared(Ok(prepared)) => self.become_torrent(prepared),
             Event::Prepared(Err(e)) => {
-                tracing::error!(error = %e, "cannot start the magnet link's torrent");
+                tracing::debug!(error = %e, "cannot start the magnet link's torrent");
                 self.report.send_modify(|report| report.error = Some(e));
                 self.engine.take_fetch();
             }
