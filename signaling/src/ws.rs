@@ -147,3 +147,45 @@ async fn serve_connection(
     tracker.close_connection(id);
     tracing::debug!(connection = id.0, "websocket closed");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TrackerConfig;
+
+    fn failure(to: ConnectionId) -> Delivery {
+        Delivery {
+            to,
+            message: TrackerMessage::Failure {
+                action: None,
+                info_hash: None,
+                reason: "test".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_connection_whose_outbox_fills_is_cut_off_alone() {
+        let hub = Hub::new(&Tracker::new(TrackerConfig::default()));
+        let (slow, mut slow_pending) = mpsc::channel(1);
+        let (fast, mut fast_pending) = mpsc::channel(4);
+        hub.lock_outboxes().insert(ConnectionId(1), slow);
+        hub.lock_outboxes().insert(ConnectionId(2), fast);
+
+        let (one, two) = (ConnectionId(1), ConnectionId(2));
+        hub.deliver(vec![failure(one), failure(two), failure(one), failure(two)]);
+
+        assert!(!hub.lock_outboxes().contains_key(&one));
+        assert!(
+            slow_pending.try_recv().is_ok(),
+            "what fitted is still written"
+        );
+        assert_eq!(
+            slow_pending.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected),
+            "then the writer sees the end"
+        );
+        assert!(hub.lock_outboxes().contains_key(&two));
+        assert!(fast_pending.try_recv().is_ok() && fast_pending.try_recv().is_ok());
+    }
+}
