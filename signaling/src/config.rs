@@ -45,7 +45,8 @@ pub struct WebSocketLimits {
     pub max_message_size: usize,
     /// Offers relayed from one announce; extra ones are ignored (WebTorrent sends 5).
     pub max_offers_per_announce: usize,
-    /// A connection silent for this long is closed (its peers then stop).
+    /// A connection silent for this long is closed (its peers then stop). WebTorrent clients
+    /// re-announce every `interval`, so this must be longer than that.
     pub idle_timeout: Duration,
     /// Messages waiting to be written to one connection; a client that lets more pile up is
     /// disconnected rather than buffered without bound.
