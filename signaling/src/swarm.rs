@@ -223,8 +223,9 @@ impl Swarms {
 
     /// Records a WebSocket announce and picks WebRTC-reachable peers to receive the
     /// announcer's offers. A peer id reachable through another connection is refused: nobody
-    /// can take over someone else's offers and answers. A stopping peer is no longer
-    /// reachable over WebRTC.
+    /// can take over someone else's offers and answers. (The HTTP `key` does not apply:
+    /// WebTorrent has none; the relay binds peer ids to connections instead.) A stopping peer
+    /// is no longer reachable over WebRTC.
     pub fn announce_rtc(
         &mut self,
         announce: &RtcAnnounce,

@@ -14,7 +14,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use bitfleet_core::tracker::ws::TrackerMessage;
 
@@ -25,8 +25,16 @@ use crate::tracker::Tracker;
 
 /// Open connections' outboxes, and the permits that cap how many may be open.
 pub(crate) struct Hub {
-    outboxes: Mutex<HashMap<ConnectionId, mpsc::Sender<String>>>,
+    outboxes: Mutex<HashMap<ConnectionId, Outbox>>,
     permits: Arc<Semaphore>,
+}
+
+/// Messages waiting for one connection's writer, and how to tell the connection it is cut
+/// off (its writer may be stuck in a send the client never reads, so closing the queue
+/// alone would not reach it).
+struct Outbox {
+    queue: mpsc::Sender<String>,
+    cut_off: Arc<Notify>,
 }
 
 impl Hub {
@@ -38,17 +46,18 @@ impl Hub {
     }
 
     /// Queues each message on its connection's outbox; a connection whose outbox is full is
-    /// cut off (dropping its outbox ends its writer, which ends the connection).
+    /// cut off: it gets nothing more and is closed.
     fn deliver(&self, deliveries: Vec<Delivery>) {
         let mut outboxes = self.lock_outboxes();
         for delivery in deliveries {
             let Some(outbox) = outboxes.get(&delivery.to) else {
                 continue;
             };
-            match outbox.try_send(delivery.message.to_json()) {
+            match outbox.queue.try_send(delivery.message.to_json()) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::info!(connection = delivery.to.0, "slow websocket client dropped");
+                    outbox.cut_off.notify_one();
                     outboxes.remove(&delivery.to);
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -58,7 +67,7 @@ impl Hub {
         }
     }
 
-    fn lock_outboxes(&self) -> MutexGuard<'_, HashMap<ConnectionId, mpsc::Sender<String>>> {
+    fn lock_outboxes(&self) -> MutexGuard<'_, HashMap<ConnectionId, Outbox>> {
         // Inserts and removes leave the map consistent whatever panics elsewhere.
         self.outboxes.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -93,8 +102,15 @@ async fn serve_connection(
 ) {
     let limits = tracker.config().websocket.clone();
     let id = tracker.open_connection();
-    let (outbox, mut pending) = mpsc::channel::<String>(limits.outbox_capacity.max(1));
-    hub.lock_outboxes().insert(id, outbox);
+    let (queue, mut pending) = mpsc::channel::<String>(limits.outbox_capacity.max(1));
+    let cut_off = Arc::new(Notify::new());
+    hub.lock_outboxes().insert(
+        id,
+        Outbox {
+            queue,
+            cut_off: cut_off.clone(),
+        },
+    );
     tracing::debug!(connection = id.0, "websocket connected");
 
     let (mut sink, mut stream) = socket.split();
@@ -104,8 +120,6 @@ async fn serve_connection(
                 return;
             }
         }
-        // The hub dropped this outbox: close politely, the reader is told by `select!`.
-        let _ = sink.close().await;
     };
     let read = async {
         loop {
@@ -142,6 +156,7 @@ async fn serve_connection(
     tokio::select! {
         () = write => {}
         () = read => {}
+        () = cut_off.notified() => {}
     }
     hub.lock_outboxes().remove(&id);
     tracker.close_connection(id);
@@ -150,6 +165,8 @@ async fn serve_connection(
 
 #[cfg(test)]
 mod tests {
+    use futures_util::FutureExt;
+
     use super::*;
     use crate::TrackerConfig;
 
@@ -167,8 +184,17 @@ mod tests {
     #[test]
     fn a_connection_whose_outbox_fills_is_cut_off_alone() {
         let hub = Hub::new(&Tracker::new(TrackerConfig::default()));
-        let (slow, mut slow_pending) = mpsc::channel(1);
-        let (fast, mut fast_pending) = mpsc::channel(4);
+        let outbox = |capacity| {
+            let (queue, pending) = mpsc::channel(capacity);
+            let cut_off = Arc::new(Notify::new());
+            let outbox = Outbox {
+                queue,
+                cut_off: cut_off.clone(),
+            };
+            (outbox, pending, cut_off)
+        };
+        let (slow, mut slow_pending, slow_cut_off) = outbox(1);
+        let (fast, mut fast_pending, fast_cut_off) = outbox(4);
         hub.lock_outboxes().insert(ConnectionId(1), slow);
         hub.lock_outboxes().insert(ConnectionId(2), fast);
 
@@ -176,16 +202,16 @@ mod tests {
         hub.deliver(vec![failure(one), failure(two), failure(one), failure(two)]);
 
         assert!(!hub.lock_outboxes().contains_key(&one));
-        assert!(
-            slow_pending.try_recv().is_ok(),
-            "what fitted is still written"
-        );
+        assert!(slow_pending.try_recv().is_ok(), "what fitted was queued");
         assert_eq!(
             slow_pending.try_recv(),
-            Err(mpsc::error::TryRecvError::Disconnected),
-            "then the writer sees the end"
+            Err(mpsc::error::TryRecvError::Disconnected)
         );
+        // The notification is kept until the connection's task waits for it.
+        assert!(slow_cut_off.notified().now_or_never().is_some());
+
         assert!(hub.lock_outboxes().contains_key(&two));
         assert!(fast_pending.try_recv().is_ok() && fast_pending.try_recv().is_ok());
+        assert!(fast_cut_off.notified().now_or_never().is_none());
     }
 }

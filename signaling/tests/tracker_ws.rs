@@ -457,3 +457,32 @@ async fn ice_servers_are_served_as_an_rtc_configuration() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
+    let server = TestServer::start(config_with(WebSocketLimits {
+        outbox_capacity: 4,
+        ..WebSocketLimits::default()
+    }))
+    .await;
+    let mut reader = Client::connect(&server).await;
+    let mut stalled = Client::connect(&server).await;
+    stalled.announce(&announce(2, &[])).await;
+
+    // Each announce relays a ~60 KB offer to the stalled client, which never reads: once the
+    // kernel's socket buffers are full its outbox fills, and the tracker lets it go.
+    let mut big = announce(1, &[1]);
+    big["offers"][0]["offer"]["sdp"] = json!("a".repeat(60_000));
+    let mut announces = 0;
+    loop {
+        let reply = reader.announce(&big).await;
+        announces += 1;
+        if reply["incomplete"] == 1 {
+            break;
+        }
+        assert!(announces < 2_000, "the stalled client was never dropped");
+    }
+    assert!(announces > 4, "dropped after {announces} announces");
+    assert_eq!(server.tracker.websocket_connections(), 1);
+    server.stop().await;
+}
