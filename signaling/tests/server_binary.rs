@@ -56,6 +56,9 @@ async fn serves_with_its_flags_and_stops_on_sigterm() {
             "T",
         ])
         .args(["--allow-info-hash", &allowed.to_hex()])
+        .args(["--stun", "stun:stun.example.org:3478"])
+        .args(["--turn", "turn:turn.example.org:3478"])
+        .args(["--turn-user", "u", "--turn-pass", "p"])
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -81,6 +84,16 @@ async fn serves_with_its_flags_and_stops_on_sigterm() {
         get(announce(InfoHash([8; 20]))).await,
         Err(TrackerError::Failure(_))
     ));
+    let ice = reqwest::get(format!("http://{address}/ice?token=T"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        ice,
+        r#"{"iceServers":[{"urls":"stun:stun.example.org:3478"},{"urls":"turn:turn.example.org:3478","username":"u","credential":"p"}]}"#
+    );
 
     let pid = child.id().unwrap().to_string();
     let killed = Command::new("kill")
@@ -104,4 +117,16 @@ async fn refuses_a_malformed_info_hash_flag() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("40 hex digits"), "{stderr}");
+}
+
+#[tokio::test]
+async fn refuses_a_turn_server_without_credentials() {
+    let output = Command::new(SERVER)
+        .args(["--turn", "turn:turn.example.org:3478"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--turn-user"), "{stderr}");
 }
