@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bitfleet_core::engine::{Action, Config, PeerInfo, PeerKey, Torrent};
 use bitfleet_core::metainfo::{Info, PieceHasher, TorrentBuilder};
-use bitfleet_core::tracker::AnnounceResponse;
+use bitfleet_core::tracker::{AnnounceEvent, AnnounceResponse};
 use bitfleet_core::{Bitfield, Instant, PeerId};
 use bytes::Bytes;
 
@@ -17,6 +17,7 @@ struct Node {
     torrent: Torrent,
     storage: Vec<u8>,
     completed_at: Option<Instant>,
+    announced: Vec<Option<AnnounceEvent>>,
 }
 
 /// One direction of a connection: where bytes sent on (node, key) arrive.
@@ -106,6 +107,7 @@ impl Swarm {
             torrent,
             storage,
             completed_at: None,
+            announced: Vec::new(),
         });
     }
 
@@ -211,7 +213,8 @@ impl Swarm {
                 self.nodes[n].storage[start..start + data.len()].copy_from_slice(&data);
                 self.nodes[n].torrent.piece_written(piece, true, now);
             }
-            Action::Announce { .. } => {
+            Action::Announce { event, .. } => {
+                self.nodes[n].announced.push(event);
                 // A tracker that knows everybody.
                 let peers = (0..self.nodes.len())
                     .filter(|&i| i != n)

@@ -8,8 +8,12 @@ use crate::Instant;
 
 /// Addresses remembered at most; more are dropped (the tracker will hand out others later).
 const MAX_ADDRESSES: usize = 2000;
-const MAX_FAILURES: u32 = 5;
-const RETRY_BASE: Duration = Duration::from_secs(15);
+/// Failed dials before an address is forgotten (about four minutes of retries).
+const MAX_FAILURES: u32 = 8;
+/// First retry after a failed dial, doubling after each further failure: a peer that is just
+/// starting up (its listener not open yet) is reached again within a second or two.
+const RETRY_BASE: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(300);
 /// After a connection ended normally, wait this long before dialing the address again.
 const REDIAL_AFTER_CLOSE: Duration = Duration::from_secs(60);
 
@@ -72,7 +76,8 @@ impl AddressBook {
         };
         entry.failures += 1;
         entry.state = State::Idle;
-        entry.ready_at = now + RETRY_BASE * 2u32.saturating_pow(entry.failures - 1);
+        entry.ready_at =
+            now + (RETRY_BASE * 2u32.saturating_pow(entry.failures - 1)).min(RETRY_MAX);
         if entry.failures >= MAX_FAILURES {
             self.entries.retain(|e| e.addr != addr);
         }
@@ -118,10 +123,13 @@ mod tests {
         assert_eq!(book.next_to_dial(at(0)), None);
         assert_eq!(book.dialing(), 2);
         book.failed(a, at(1));
-        assert_eq!(book.next_to_dial(at(2)), None);
-        assert_eq!(book.next_to_dial(at(16)), Some(a));
-        for t in 0..5 {
-            book.failed(a, at(100 * t));
+        assert_eq!(book.next_to_dial(at(1)), None);
+        assert_eq!(book.next_to_dial(at(2)), Some(a));
+        book.failed(a, at(2));
+        assert_eq!(book.next_to_dial(at(3)), None, "backs off: two seconds now");
+        assert_eq!(book.next_to_dial(at(4)), Some(a));
+        for t in 0..MAX_FAILURES as u64 {
+            book.failed(a, at(1000 * t));
         }
         book.connected(b);
         assert_eq!(

@@ -368,6 +368,8 @@ impl Torrent {
     fn on_complete(&mut self, now: Instant) {
         self.actions.push_back(Action::Completed);
         self.discovery.completed(now);
+        // Tell the trackers at once: a one-shot download stops right after this.
+        self.announce_if_due(now);
         let seeds: Vec<PeerKey> = self
             .peers
             .iter()
@@ -396,11 +398,15 @@ impl Torrent {
         self.request_all(now);
     }
 
-    fn tick(&mut self, now: Instant) {
+    fn announce_if_due(&mut self, now: Instant) {
         if let Some(event) = self.discovery.due_announce(now) {
             let stats = self.transfer_stats();
             self.actions.push_back(Action::Announce { event, stats });
         }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.announce_if_due(now);
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
             let Some(peer) = self.peers.get(&key) else {

@@ -1,11 +1,14 @@
 //! HTTP announces to every tracker of a torrent, merged into one result for the engine.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bitfleet_core::engine::TransferStats;
 use bitfleet_core::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse};
 use bitfleet_core::{InfoHash, PeerId};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -20,6 +23,9 @@ pub struct Announcer {
     info_hash: InfoHash,
     peer_id: PeerId,
     port: u16,
+    /// Completion signal of the announce issued last: each announce waits for the one before,
+    /// so a tracker sees `completed` before the `stopped` that may follow at once.
+    last: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
 }
 
 impl Announcer {
@@ -30,6 +36,32 @@ impl Announcer {
             info_hash,
             peer_id,
             port,
+            last: Arc::default(),
+        }
+    }
+
+    /// An announce that starts once every announce issued before it has finished; the order
+    /// is fixed when this is called, not when the future first runs.
+    pub fn announce_in_order(
+        &self,
+        event: Option<AnnounceEvent>,
+        stats: TransferStats,
+    ) -> impl Future<Output = Result<AnnounceResponse, String>> + Send + 'static {
+        let (done, next) = oneshot::channel();
+        let previous = self
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(next);
+        let announcer = self.clone();
+        async move {
+            if let Some(previous) = previous {
+                // An error only means the previous announce was dropped: go on.
+                let _ = previous.await;
+            }
+            let result = announcer.announce(event, stats).await;
+            let _ = done.send(());
+            result
         }
     }
 
@@ -39,7 +71,7 @@ impl Announcer {
 
     /// Announces to all trackers at once: the peers of every reply, the shortest interval;
     /// an error only when no tracker answered.
-    pub async fn announce(
+    async fn announce(
         &self,
         event: Option<AnnounceEvent>,
         stats: TransferStats,
@@ -124,7 +156,9 @@ async fn announce_one(
 fn merge(replies: Vec<AnnounceResponse>) -> Option<AnnounceResponse> {
     let mut replies = replies.into_iter();
     let mut merged = replies.next()?;
-    let mut peers: BTreeSet<_> = merged.peers.drain(..).collect();
+    // Keep each tracker's order (a site-aware tracker lists the best peers first), dropping
+    // addresses already listed.
+    let mut seen: HashSet<_> = merged.peers.iter().copied().collect();
     for reply in replies {
         merged.interval = merged.interval.min(reply.interval);
         merged.min_interval = match (merged.min_interval, reply.min_interval) {
@@ -134,9 +168,13 @@ fn merge(replies: Vec<AnnounceResponse>) -> Option<AnnounceResponse> {
         merged.complete = merged.complete.max(reply.complete);
         merged.incomplete = merged.incomplete.max(reply.incomplete);
         merged.warning = merged.warning.or(reply.warning);
-        peers.extend(reply.peers);
+        let fresh: Vec<_> = reply
+            .peers
+            .into_iter()
+            .filter(|p| seen.insert(*p))
+            .collect();
+        merged.peers.extend(fresh);
     }
-    merged.peers = peers.into_iter().collect();
     // Tracker ids belong to one tracker each; a merged reply has none.
     merged.tracker_id = None;
     Some(merged)

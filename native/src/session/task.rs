@@ -262,9 +262,8 @@ impl TorrentTask {
                 });
             }
             Action::Announce { event, stats } => {
-                let announcer = self.announcer.clone();
-                self.work
-                    .spawn(async move { Event::Announced(announcer.announce(event, stats).await) });
+                let call = self.announcer.announce_in_order(event, stats);
+                self.work.spawn(async move { Event::Announced(call.await) });
             }
             Action::MetadataReceived { info } => self.prepare(info),
             Action::Completed => {
