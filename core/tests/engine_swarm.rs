@@ -329,3 +329,18 @@ fn same_seed_same_run() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_liar_mixed_into_pieces_with_an_honest_seed_gets_only_itself_banned() {
+    // Both seeds serve at the same pace, so pieces hold blocks of both: blame is uncertain,
+    // both go on parole, and from then on the liar alone is caught.
+    let data = payload(2 << 20, 4);
+    let mut swarm = Swarm::new(&data, 256 << 10, &[Some(256 << 10), Some(256 << 10)], 1);
+    swarm.liar = Some(1);
+    assert!(
+        swarm.run(Duration::from_secs(120)),
+        "the honest seed was lost too"
+    );
+    assert!(swarm.nodes[2].storage == data);
+    assert!(swarm.nodes[2].torrent.status(swarm.now).hash_failures >= 1);
+}

@@ -92,6 +92,7 @@ impl Torrent {
                 // peer rejects them one by one, but releasing now is harmless either way.
                 let blocks: Vec<BlockRef> = peer.outstanding.drain(..).collect();
                 blocks.iter().for_each(|b| self.picker.release(b));
+                self.picker.disown(key);
             }
             Message::Unchoke => {
                 peer.peer_choking = false;

@@ -57,7 +57,9 @@ pub(crate) struct Peer {
     /// Last time they delivered a block we asked for (or when we started asking).
     pub last_block: Instant,
     pub snubbed: bool,
-    pub hash_failures: u32,
+    /// Took part in a piece that failed its hash check along with others: from now on it gets
+    /// whole pieces to itself, so if it lies again it alone is to blame.
+    pub on_parole: bool,
     /// Whether the first message may still be a bitfield.
     pub expecting_bitfield: bool,
 }
@@ -87,7 +89,7 @@ impl Peer {
             last_sent: now,
             last_block: now,
             snubbed: false,
-            hash_failures: 0,
+            on_parole: false,
             expecting_bitfield: true,
         }
     }

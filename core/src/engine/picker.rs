@@ -43,6 +43,8 @@ struct Partial {
     data: Vec<u8>,
     /// Peers that supplied blocks, to blame when the piece fails its hash.
     contributors: Vec<PeerKey>,
+    /// A peer on parole downloads pieces alone, so a bad one can be pinned on it.
+    owner: Option<PeerKey>,
 }
 
 /// What became of a received block.
@@ -177,9 +179,13 @@ impl Picker {
         peer_has: Option<&Bitfield>,
         want: usize,
         outstanding: impl Fn(&BlockRef) -> bool,
+        parole: Option<PeerKey>,
         out: &mut Vec<BlockRef>,
     ) {
         let has = |p: u32| peer_has.is_none_or(|b| b.get(p));
+        // Pieces a peer on parole starts are its own: nobody else adds blocks to them, so if
+        // one fails, the parolee alone sent it. Unowned pieces stay open to everybody.
+        let usable = |partial: &Partial| partial.owner.is_none() || partial.owner == parole;
         let start = out.len();
         let taken = |picker: &mut Self, piece: u32, out: &mut Vec<BlockRef>| {
             let blocks = picker.blocks_in(piece);
@@ -197,10 +203,16 @@ impl Picker {
                 }
             }
         };
+        let started = |picker: &Self| -> Vec<u32> {
+            let pieces = picker
+                .partials
+                .iter()
+                .filter(|(p, partial)| has(**p) && usable(partial));
+            pieces.map(|(p, _)| *p).collect()
+        };
 
         // 1. Finish what is started.
-        let started: Vec<u32> = self.partials.keys().copied().filter(|&p| has(p)).collect();
-        for piece in started {
+        for piece in started(self) {
             taken(self, piece, out);
         }
         // 2. Start new pieces.
@@ -208,13 +220,12 @@ impl Picker {
             let Some(piece) = self.choose_new_piece(&has) else {
                 break;
             };
-            self.start_piece(piece);
+            self.start_piece(piece, parole);
             taken(self, piece, out);
         }
         // 3. Endgame: ask this peer too for blocks others have not delivered yet.
         if out.len() - start < want && self.missing == 0 {
-            let pieces: Vec<u32> = self.partials.keys().copied().filter(|&p| has(p)).collect();
-            'outer: for piece in pieces {
+            'outer: for piece in started(self) {
                 for index in 0..self.blocks_in(piece) {
                     if out.len() - start >= want {
                         break 'outer;
@@ -234,6 +245,13 @@ impl Picker {
                     }
                 }
             }
+        }
+    }
+
+    /// A peer on parole is gone or stalled: the pieces it owned are open to everybody again.
+    pub fn disown(&mut self, peer: PeerKey) {
+        for partial in self.partials.values_mut().filter(|p| p.owner == Some(peer)) {
+            partial.owner = None;
         }
     }
 
@@ -266,7 +284,7 @@ impl Picker {
         best.map(|(p, _)| p)
     }
 
-    fn start_piece(&mut self, piece: u32) {
+    fn start_piece(&mut self, piece: u32, owner: Option<PeerKey>) {
         let blocks = self.blocks_in(piece) as usize;
         self.state[piece as usize] = PieceState::Partial;
         self.missing -= 1;
@@ -277,6 +295,7 @@ impl Picker {
                 received: 0,
                 data: vec![0; self.piece_size(piece) as usize],
                 contributors: Vec::new(),
+                owner,
             },
         );
     }
@@ -390,11 +409,11 @@ mod tests {
     fn finishes_started_pieces_before_new_ones() {
         let mut p = picker(10);
         let mut out = Vec::new();
-        p.pick(None, 2, |_| false, &mut out);
+        p.pick(None, 2, |_| false, None, &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].piece, out[1].piece);
         let mut more = Vec::new();
-        p.pick(None, 2, |_| false, &mut more);
+        p.pick(None, 2, |_| false, None, &mut more);
         assert!(more.iter().all(|b| b.piece == out[0].piece));
     }
 
@@ -403,7 +422,7 @@ mod tests {
         let mut p = picker(20);
         // Have four pieces already: random-first is over.
         for piece in 0..4 {
-            p.start_piece(piece);
+            p.start_piece(piece, None);
             p.state[piece as usize] = PieceState::Pending;
             p.partials.remove(&piece);
             p.piece_stored(piece);
@@ -415,7 +434,7 @@ mod tests {
         }
         p.availability[13] = 1; // 13 is the rarest; 4, 9, 14, 19 also have 1
         let mut out = Vec::new();
-        p.pick(None, 1, |_| false, &mut out);
+        p.pick(None, 1, |_| false, None, &mut out);
         assert_eq!(p.availability[out[0].piece as usize], 1);
     }
 
@@ -423,7 +442,7 @@ mod tests {
     fn last_piece_is_short_and_blocks_cover_it() {
         let mut p = picker(3);
         let mut out = Vec::new();
-        p.pick(None, 12, |_| false, &mut out);
+        p.pick(None, 12, |_| false, None, &mut out);
         assert_eq!(out.len(), 12);
         assert_eq!(
             out.iter().collect::<std::collections::BTreeSet<_>>().len(),
@@ -440,20 +459,26 @@ mod tests {
     fn endgame_duplicates_only_when_nothing_is_unrequested() {
         let mut p = picker(2);
         let mut a = Vec::new();
-        p.pick(None, 7, |_| false, &mut a);
+        p.pick(None, 7, |_| false, None, &mut a);
         // The one block nobody was asked for comes first...
         let mut b = Vec::new();
-        p.pick(None, 1, |_| false, &mut b);
+        p.pick(None, 1, |_| false, None, &mut b);
         assert!(!a.contains(&b[0]));
         assert!(p.all_started());
         // ...then duplicates of `a`'s blocks, never of one this peer already has outstanding.
         let first = b.clone();
-        p.pick(None, 100, |blk| first.contains(blk), &mut b);
+        p.pick(None, 100, |blk| first.contains(blk), None, &mut b);
         assert!(b[1..].iter().all(|blk| a.contains(blk)));
         assert_eq!(b.len(), 8);
         // A peer never gets the same block twice.
         let mut c = Vec::new();
-        p.pick(None, 100, |blk| a.contains(blk) || b.contains(blk), &mut c);
+        p.pick(
+            None,
+            100,
+            |blk| a.contains(blk) || b.contains(blk),
+            None,
+            &mut c,
+        );
         assert!(c.is_empty());
     }
 
@@ -461,7 +486,7 @@ mod tests {
     fn failed_piece_is_fetched_again_and_duplicates_are_unwanted() {
         let mut p = picker(1);
         let mut out = Vec::new();
-        p.pick(None, 10, |_| false, &mut out);
+        p.pick(None, 10, |_| false, None, &mut out);
         for b in &out[..3] {
             assert!(matches!(
                 p.receive(PeerKey(1), b, &vec![0; b.len as usize]),
@@ -483,8 +508,29 @@ mod tests {
         assert_eq!(contributors, vec![PeerKey(1), PeerKey(2)]);
         p.piece_failed(piece);
         let mut again = Vec::new();
-        p.pick(None, 10, |_| false, &mut again);
+        p.pick(None, 10, |_| false, None, &mut again);
         assert_eq!(again, out);
+    }
+
+    #[test]
+    fn a_peer_on_parole_downloads_pieces_alone() {
+        let mut p = picker(4);
+        let suspect = PeerKey(9);
+        let mut mine = Vec::new();
+        p.pick(None, 2, |_| false, Some(suspect), &mut mine);
+        // Nobody else gets blocks of the suspect's piece, not even in endgame.
+        let mut others = Vec::new();
+        p.pick(None, 100, |_| false, None, &mut others);
+        assert!(others.iter().all(|b| b.piece != mine[0].piece));
+        // The suspect can still finish its own piece.
+        let mut more = Vec::new();
+        p.pick(None, 2, |b| mine.contains(b), Some(suspect), &mut more);
+        assert!(more.len() == 2 && more.iter().all(|b| b.piece == mine[0].piece));
+        // Once it is gone, its piece is everybody's.
+        p.disown(suspect);
+        let mut rest = Vec::new();
+        p.pick(None, 100, |b| others.contains(b), None, &mut rest);
+        assert!(rest.iter().any(|b| b.piece == mine[0].piece));
     }
 
     #[test]
@@ -493,7 +539,7 @@ mod tests {
         let mut has = Bitfield::new(8);
         has.set(5);
         let mut out = Vec::new();
-        p.pick(Some(&has), 100, |_| false, &mut out);
+        p.pick(Some(&has), 100, |_| false, None, &mut out);
         assert!(out.iter().all(|b| b.piece == 5));
         assert_eq!(out.len(), 4);
     }

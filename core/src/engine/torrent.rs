@@ -28,8 +28,6 @@ const PARTIAL_PIECES_BUDGET: u64 = 24 << 20;
 /// Memory for complete pieces waiting for their hash check or write: past it, no new requests
 /// go out until storage catches up (a fast network must not outrun a slow disk into RAM).
 const STORAGE_BACKLOG_BUDGET: u64 = 24 << 20;
-/// A peer is blamed for a failed piece it contributed to; this many strikes and it is banned.
-const MAX_HASH_FAILURES_PER_PEER: u32 = 2;
 /// Incoming connections accepted beyond `max_peers`, so a full torrent still hears newcomers.
 const INCOMING_SLACK: usize = 5;
 
@@ -265,6 +263,7 @@ impl Torrent {
         for block in &peer.outstanding {
             self.picker.release(block);
         }
+        self.picker.disown(key);
         match &peer.holding {
             Holding::All => self.picker.remove_seed(),
             Holding::Pieces(bits) => self.picker.remove_bitfield(bits),
@@ -319,14 +318,15 @@ impl Torrent {
             .storage_backlog
             .saturating_sub(pending.data.len() as u64);
         self.picker.piece_failed(piece);
-        let sole = pending.contributors.len() == 1;
-        for key in pending.contributors {
-            let Some(peer) = self.peers.get_mut(&key) else {
-                continue;
-            };
-            peer.hash_failures += 1;
-            if sole || peer.hash_failures >= MAX_HASH_FAILURES_PER_PEER {
-                self.ban(key, now);
+        // Blame is certain only for a piece one peer sent alone: that peer is banned. When
+        // several sent it, each goes on parole, where it downloads pieces alone from now on.
+        if let [liar] = pending.contributors[..] {
+            self.ban(liar, now);
+        } else {
+            for key in &pending.contributors {
+                if let Some(peer) = self.peers.get_mut(key) {
+                    peer.on_parole = true;
+                }
             }
         }
         self.request_all(now);
@@ -446,6 +446,7 @@ impl Torrent {
         };
         peer.snubbed = true;
         let blocks: Vec<BlockRef> = peer.outstanding.drain(..).collect();
+        self.picker.disown(key);
         for block in &blocks {
             self.picker.release(block);
             self.send(key, &Message::Cancel(*block), now);

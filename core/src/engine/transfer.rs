@@ -67,8 +67,9 @@ impl Torrent {
             Holding::Unknown => return,
         };
         let outstanding = &peer.outstanding;
+        let parole = peer.on_parole.then_some(key);
         self.picker
-            .pick(has, want, |b| outstanding.contains(b), &mut blocks);
+            .pick(has, want, |b| outstanding.contains(b), parole, &mut blocks);
         let was_idle = outstanding.is_empty();
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
