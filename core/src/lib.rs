@@ -13,6 +13,7 @@ pub mod ids;
 pub mod magnet;
 pub mod metainfo;
 pub mod rate;
+pub mod sites;
 pub mod time;
 pub mod tracker;
 pub mod wire;
