@@ -67,6 +67,19 @@ pub struct Config {
     pub seed_when_complete: bool,
     /// Client name sent in the extension handshake.
     pub client_name: String,
+    /// Order new pieces are started in. A benchmark knob: clients keep the default.
+    pub piece_order: PieceOrder,
+}
+
+/// Which missing piece the picker starts next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PieceOrder {
+    /// A few random pieces first, then the rarest among peers: what keeps a swarm healthy.
+    #[default]
+    RarestFirst,
+    /// Lowest index first: a deliberately weak picker, so the swarm simulator can show (and
+    /// its regression tests can assert) what rarest-first is worth.
+    Sequential,
 }
 
 impl Config {
@@ -84,6 +97,7 @@ impl Config {
             download_limit: None,
             seed_when_complete: true,
             client_name: concat!("Bitfleet ", env!("CARGO_PKG_VERSION")).to_owned(),
+            piece_order: PieceOrder::default(),
         }
     }
 }

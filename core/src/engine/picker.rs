@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::wire::{BlockRef, BLOCK_SIZE};
 use crate::Bitfield;
 
-use super::PeerKey;
+use super::{PeerKey, PieceOrder};
 
 /// Pieces fetched in random order before switching to rarest-first: a newcomer needs complete
 /// pieces quickly to have something to trade.
@@ -73,6 +73,7 @@ pub(crate) struct Picker {
     max_partials: usize,
     /// Pieces in state `Missing`: endgame starts when none are left.
     missing: u32,
+    order: PieceOrder,
     rng: fastrand::Rng,
 }
 
@@ -82,6 +83,7 @@ impl Picker {
         total_length: u64,
         have: Bitfield,
         max_partials: usize,
+        order: PieceOrder,
         rng_seed: u64,
     ) -> Self {
         let count = have.len();
@@ -104,6 +106,7 @@ impl Picker {
             seeds: 0,
             partials: BTreeMap::new(),
             max_partials: max_partials.max(1),
+            order,
             rng: fastrand::Rng::with_seed(rng_seed),
         }
     }
@@ -242,6 +245,11 @@ impl Picker {
         if count == 0 || self.missing == 0 {
             return None;
         }
+        let state = &self.state;
+        let wanted = |p: u32| state[p as usize] == PieceState::Missing && has(p);
+        if self.order == PieceOrder::Sequential {
+            return (0..count).find(|&p| wanted(p));
+        }
         let random_first =
             self.have.count_ones() + (self.partials.len() as u32) < RANDOM_FIRST_PIECES;
         // Scanning from a random offset breaks ties between equally rare pieces at random.
@@ -249,7 +257,7 @@ impl Picker {
         let mut best: Option<(u32, u32)> = None;
         for i in 0..count {
             let piece = (offset + i) % count;
-            if self.state[piece as usize] != PieceState::Missing || !has(piece) {
+            if !wanted(piece) {
                 continue;
             }
             if random_first {
@@ -369,6 +377,7 @@ mod tests {
             pieces as u64 * PIECE as u64 - 100,
             Bitfield::new(pieces),
             64,
+            PieceOrder::RarestFirst,
             7,
         )
     }
@@ -485,6 +494,24 @@ mod tests {
         let mut again = Vec::new();
         p.pick(None, 10, |_| false, &mut again);
         assert_eq!(again, out);
+    }
+
+    #[test]
+    fn sequential_order_starts_the_lowest_missing_piece_the_peer_has() {
+        let mut p = Picker::new(
+            PIECE,
+            10 * PIECE as u64,
+            Bitfield::new(10),
+            64,
+            PieceOrder::Sequential,
+            7,
+        );
+        let mut has = Bitfield::full(10);
+        has.clear(0);
+        let mut out = Vec::new();
+        p.pick(Some(&has), 8, |_| false, &mut out);
+        let pieces: Vec<u32> = out.iter().map(|b| b.piece).collect();
+        assert_eq!(pieces, [1, 1, 1, 1, 2, 2, 2, 2]);
     }
 
     #[test]

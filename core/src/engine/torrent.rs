@@ -90,6 +90,7 @@ impl Torrent {
             info.total_length(),
             have,
             max_partials,
+            config.piece_order,
             rng_seed,
         );
         // Buckets hold at least a few blocks so a low cap still lets whole blocks through.
