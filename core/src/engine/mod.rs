@@ -69,6 +69,11 @@ pub struct Config {
     pub client_name: String,
     /// Order new pieces are started in. A benchmark knob: clients keep the default.
     pub piece_order: PieceOrder,
+    /// Our site's networks (office LAN ranges). Peers there are local: they get our regular
+    /// unchoke slots before remote peers, and pieces a local peer holds are never requested
+    /// from a remote one — each piece crosses the site's WAN link about once. Empty: no peer
+    /// is local and nothing changes.
+    pub local_networks: Vec<ipnet::IpNet>,
 }
 
 /// Which missing piece the picker starts next.
@@ -98,6 +103,7 @@ impl Config {
             seed_when_complete: true,
             client_name: concat!("Bitfleet ", env!("CARGO_PKG_VERSION")).to_owned(),
             piece_order: PieceOrder::default(),
+            local_networks: Vec::new(),
         }
     }
 }

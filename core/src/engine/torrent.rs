@@ -201,7 +201,13 @@ impl Torrent {
             }
             return false;
         }
-        let peer = Peer::new(info, self.info.piece_count(), now);
+        let local = info.addr.is_some_and(|a| {
+            self.config
+                .local_networks
+                .iter()
+                .any(|net| net.contains(&a.ip()))
+        });
+        let peer = Peer::new(info, local, self.info.piece_count(), now);
         let fast = peer.info.supports_fast;
         let extensions = peer.info.supports_extensions;
         self.peers.insert(key, peer);
