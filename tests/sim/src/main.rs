@@ -111,21 +111,28 @@ fn main() -> anyhow::Result<()> {
             ("sites off".into(), Some(false)),
         ],
     };
-    let mut results = Vec::new();
-    for (label, sites) in variants {
-        let started = WallClock::now();
-        let variant = Variant { sites, piece_order };
-        let (layout, outcome) = simulate(&loaded, scale, seed, variant)
-            .with_context(|| format!("running {}", scenario.display()))?;
-        let summary = Summary::new(&layout, &outcome);
-        results.push((
-            label,
-            layout,
-            outcome,
-            summary,
-            started.elapsed().as_secs_f64(),
-        ));
-    }
+    // Variants are independent runs: one thread each.
+    let results = std::thread::scope(|scope| {
+        let handles: Vec<_> = variants
+            .into_iter()
+            .map(|(label, sites)| {
+                let loaded = &loaded;
+                scope.spawn(move || {
+                    let started = WallClock::now();
+                    let variant = Variant { sites, piece_order };
+                    let (layout, outcome) = simulate(loaded, scale, seed, variant)?;
+                    let summary = Summary::new(&layout, &outcome);
+                    let wall = started.elapsed().as_secs_f64();
+                    anyhow::Ok((label, layout, outcome, summary, wall))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("a run panicked"))?)
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .with_context(|| format!("running {}", scenario.display()))?;
     let runs: Vec<Run> = results
         .iter()
         .map(|(label, layout, outcome, summary, wall)| Run {
