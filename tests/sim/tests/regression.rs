@@ -14,9 +14,15 @@ use bitfleet_sim::{simulate, Variant};
 
 const SEED: u64 = 7;
 
+fn load(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
+    Scenario::load(&path).expect("scenario loads")
+}
+
 fn scenario() -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/small.toml");
-    Scenario::load(&path).expect("small.toml loads")
+    load("small.toml")
 }
 
 fn run(variant: Variant) -> (Outcome, Summary) {
@@ -102,5 +108,39 @@ fn a_sequential_picker_measurably_loses_to_rarest_first() {
         "sequential leans on the origin: {:.2} vs {:.2} copies",
         sequential.origin_copies,
         rarest.origin_copies
+    );
+}
+
+#[test]
+fn a_roaming_laptop_resumes_and_a_late_joiner_takes_her_office_seeds_at_full_speed() {
+    let (layout, outcome) =
+        simulate(&load("roaming.toml"), 1.0, SEED, Variant::default()).expect("runs");
+    assert!(outcome.finished);
+    let host = |name: &str| {
+        let i = outcome
+            .hosts
+            .iter()
+            .position(|h| h.name == name)
+            .expect(name);
+        (&layout.hosts[i], &outcome.hosts[i])
+    };
+    let secs = |d: Option<std::time::Duration>| d.expect("happened").as_secs_f64();
+
+    let (spec, roamer) = host("roamer");
+    let full_download = layout.payload as f64 / spec.down;
+    let back = secs(roamer.returned_at);
+    assert!(secs(roamer.left_at) < back && back < secs(roamer.completed_at));
+    // It kept its pieces: the quarter it lacked takes a fraction of a full download.
+    let after_return = secs(roamer.completed_at) - back;
+    assert!(
+        after_return < 0.7 * full_download,
+        "{after_return:.0} s after coming back, a full download is {full_download:.0} s"
+    );
+
+    let (_, late) = host("late-joiner");
+    let took = secs(late.completed_at) - secs(late.joined_at);
+    assert!(
+        took <= 1.15 * full_download,
+        "late joiner took {took:.0} s, her downlink allows {full_download:.0} s"
     );
 }
