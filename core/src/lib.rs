@@ -14,6 +14,7 @@ pub mod magnet;
 pub mod metadata;
 pub mod metainfo;
 pub mod rate;
+pub mod sites;
 pub mod time;
 pub mod tracker;
 pub mod wire;

@@ -10,10 +10,14 @@ pub(crate) struct Candidate {
     /// Leeching: their upload to us. Seeding: our upload to them.
     pub rate: u64,
     pub snubbed: bool,
+    /// Same site: preferred for the regular slots.
+    pub local: bool,
 }
 
-/// The peers to unchoke: the `slots` best by rate (snubbed peers last), plus `optimistic` when
-/// it is still interested and not among them. `candidates` holds only interested peers.
+/// The peers to unchoke: the `slots` best by rate (snubbed peers last, local peers before
+/// remote ones), plus `optimistic` when it is still interested and not among them.
+/// `candidates` holds only interested peers. The optimistic slot ignores locality, so remote
+/// peers still get a share and pieces keep flowing between sites.
 pub(crate) fn choose_unchoked(
     candidates: &[Candidate],
     slots: usize,
@@ -24,6 +28,7 @@ pub(crate) fn choose_unchoked(
     ranked.sort_by(|a, b| {
         a.snubbed
             .cmp(&b.snubbed)
+            .then(b.local.cmp(&a.local))
             .then(b.rate.cmp(&a.rate))
             .then(a.peer.cmp(&b.peer))
     });
@@ -59,7 +64,19 @@ mod tests {
             peer: PeerKey(peer),
             rate,
             snubbed,
+            local: false,
         }
+    }
+
+    #[test]
+    fn local_peers_take_the_regular_slots_first() {
+        let mut near = c(7, 1, false);
+        near.local = true;
+        let cands = [c(1, 90, false), c(2, 80, false), near];
+        assert_eq!(
+            choose_unchoked(&cands, 2, None),
+            vec![PeerKey(7), PeerKey(1)]
+        );
     }
 
     #[test]

@@ -72,6 +72,24 @@ pub struct Config {
     pub client_name: String,
     /// The raw info dictionary, served to peers that ask for it (BEP 9) so magnet links work.
     pub metadata: Option<Bytes>,
+    /// Order new pieces are started in. A benchmark knob: clients keep the default.
+    pub piece_order: PieceOrder,
+    /// Our site's networks (office LAN ranges). Peers there are local: they get our regular
+    /// unchoke slots before remote peers, and pieces a local peer holds are never requested
+    /// from a remote one — each piece crosses the site's WAN link about once. Empty: no peer
+    /// is local and nothing changes.
+    pub local_networks: Vec<ipnet::IpNet>,
+}
+
+/// Which missing piece the picker starts next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PieceOrder {
+    /// A few random pieces first, then the rarest among peers: what keeps a swarm healthy.
+    #[default]
+    RarestFirst,
+    /// Lowest index first: a deliberately weak picker, so the swarm simulator can show (and
+    /// its regression tests can assert) what rarest-first is worth.
+    Sequential,
 }
 
 impl Config {
@@ -90,6 +108,8 @@ impl Config {
             seed_when_complete: true,
             client_name: concat!("Bitfleet ", env!("CARGO_PKG_VERSION")).to_owned(),
             metadata: None,
+            piece_order: PieceOrder::default(),
+            local_networks: Vec::new(),
         }
     }
 }

@@ -27,6 +27,8 @@ pub(crate) enum Holding {
 
 pub(crate) struct Peer {
     pub info: PeerInfo,
+    /// On one of our local networks (see `Config::local_networks`).
+    pub local: bool,
     pub decoder: Decoder,
     pub holding: Holding,
     /// Pieces they have that we lack; we are interested while this is non-zero.
@@ -65,11 +67,12 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    pub fn new(info: PeerInfo, pieces: u32, now: Instant) -> Self {
+    pub fn new(info: PeerInfo, local: bool, pieces: u32, now: Instant) -> Self {
         // The largest legal message is a bitfield or a block, whichever is bigger.
         let max_len = DEFAULT_MAX_MESSAGE_LEN.max(pieces.div_ceil(8) + 16);
         Self {
             info,
+            local,
             decoder: Decoder::new(max_len),
             holding: Holding::Unknown,
             interesting: 0,

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::wire::{BlockRef, BLOCK_SIZE};
 use crate::Bitfield;
 
-use super::PeerKey;
+use super::{PeerKey, PieceOrder};
 
 /// Pieces fetched in random order before switching to rarest-first: a newcomer needs complete
 /// pieces quickly to have something to trade.
@@ -75,6 +75,7 @@ pub(crate) struct Picker {
     max_partials: usize,
     /// Pieces in state `Missing`: endgame starts when none are left.
     missing: u32,
+    order: PieceOrder,
     rng: fastrand::Rng,
 }
 
@@ -84,6 +85,7 @@ impl Picker {
         total_length: u64,
         have: Bitfield,
         max_partials: usize,
+        order: PieceOrder,
         rng_seed: u64,
     ) -> Self {
         let count = have.len();
@@ -106,6 +108,7 @@ impl Picker {
             seeds: 0,
             partials: BTreeMap::new(),
             max_partials: max_partials.max(1),
+            order,
             rng: fastrand::Rng::with_seed(rng_seed),
         }
     }
@@ -260,6 +263,11 @@ impl Picker {
         if count == 0 || self.missing == 0 {
             return None;
         }
+        let state = &self.state;
+        let wanted = |p: u32| state[p as usize] == PieceState::Missing && has(p);
+        if self.order == PieceOrder::Sequential {
+            return (0..count).find(|&p| wanted(p));
+        }
         let random_first =
             self.have.count_ones() + (self.partials.len() as u32) < RANDOM_FIRST_PIECES;
         // Scanning from a random offset breaks ties between equally rare pieces at random.
@@ -267,7 +275,7 @@ impl Picker {
         let mut best: Option<(u32, u32)> = None;
         for i in 0..count {
             let piece = (offset + i) % count;
-            if self.state[piece as usize] != PieceState::Missing || !has(piece) {
+            if !wanted(piece) {
                 continue;
             }
             if random_first {
@@ -388,6 +396,7 @@ mod tests {
             pieces as u64 * PIECE as u64 - 100,
             Bitfield::new(pieces),
             64,
+            PieceOrder::RarestFirst,
             7,
         )
     }
@@ -531,6 +540,24 @@ mod tests {
         let mut rest = Vec::new();
         p.pick(None, 100, |b| others.contains(b), None, &mut rest);
         assert!(rest.iter().any(|b| b.piece == mine[0].piece));
+    }
+
+    #[test]
+    fn sequential_order_starts_the_lowest_missing_piece_the_peer_has() {
+        let mut p = Picker::new(
+            PIECE,
+            10 * PIECE as u64,
+            Bitfield::new(10),
+            64,
+            PieceOrder::Sequential,
+            7,
+        );
+        let mut has = Bitfield::full(10);
+        has.clear(0);
+        let mut out = Vec::new();
+        p.pick(Some(&has), 8, |_| false, None, &mut out);
+        let pieces: Vec<u32> = out.iter().map(|b| b.piece).collect();
+        assert_eq!(pieces, [1, 1, 1, 1, 2, 2, 2, 2]);
     }
 
     #[test]

@@ -84,6 +84,7 @@ impl Torrent {
             info.total_length(),
             have,
             max_partials,
+            config.piece_order,
             rng_seed,
         );
         // Buckets hold at least a few blocks so a low cap still lets whole blocks through.
@@ -200,7 +201,13 @@ impl Torrent {
 
     /// Registers a peer and greets it: what we have, then our extension handshake.
     fn insert_peer(&mut self, key: PeerKey, info: PeerInfo, adopted: bool, now: Instant) {
-        let peer = Peer::new(info, self.info.piece_count(), now);
+        let local = info.addr.is_some_and(|a| {
+            self.config
+                .local_networks
+                .iter()
+                .any(|net| net.contains(&a.ip()))
+        });
+        let peer = Peer::new(info, local, self.info.piece_count(), now);
         let fast = peer.info.supports_fast;
         let extensions = peer.info.supports_extensions;
         self.peers.insert(key, peer);

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::wire::{BlockRef, Message, BLOCK_SIZE};
-use crate::Instant;
+use crate::{Bitfield, Instant};
 
 use super::choker::{choose_unchoked, pick_optimistic, Candidate};
 use super::peer::Holding;
@@ -61,10 +61,14 @@ impl Torrent {
             return;
         }
         let mut blocks = Vec::with_capacity(want);
-        let has = match &peer.holding {
-            Holding::All => None,
-            Holding::Pieces(bits) => Some(bits),
-            Holding::Unknown => return,
+        let remote_only = (!peer.local)
+            .then(|| self.held_remotely_only(key))
+            .flatten();
+        let has = match (&remote_only, &peer.holding) {
+            (Some(bits), _) => Some(bits),
+            (None, Holding::All) => None,
+            (None, Holding::Pieces(bits)) => Some(bits),
+            (None, Holding::Unknown) => return,
         };
         let outstanding = &peer.outstanding;
         let parole = peer.on_parole.then_some(key);
@@ -88,15 +92,56 @@ impl Torrent {
         }
     }
 
+    /// What a remote peer offers that no local peer holds (`None` when we have no local
+    /// peers): the only pieces worth taking across the WAN link.
+    fn held_remotely_only(&self, remote: PeerKey) -> Option<Bitfield> {
+        let pieces = self.info.piece_count();
+        let mut local = vec![0u8; pieces.div_ceil(8) as usize];
+        let mut any_local = false;
+        for peer in self.peers.values().filter(|p| p.local && !p.peer_choking) {
+            any_local = true;
+            match &peer.holding {
+                Holding::All => return Some(Bitfield::new(pieces)),
+                Holding::Pieces(bits) => local
+                    .iter_mut()
+                    .zip(bits.as_bytes())
+                    .for_each(|(l, b)| *l |= b),
+                Holding::Unknown => {}
+            }
+        }
+        if !any_local {
+            return None;
+        }
+        let theirs = match &self.peers.get(&remote)?.holding {
+            Holding::All => Bitfield::full(pieces),
+            Holding::Pieces(bits) => bits.clone(),
+            Holding::Unknown => Bitfield::new(pieces),
+        };
+        let wanted: Vec<u8> = theirs
+            .as_bytes()
+            .iter()
+            .zip(&local)
+            .map(|(t, l)| t & !l)
+            .collect();
+        Bitfield::from_bytes(&wanted, pieces).ok()
+    }
+
     /// Starts storage reads for peers' requests, round robin, within the upload cap and each
     /// peer's buffer.
     pub(super) fn serve_uploads(&mut self, now: Instant) {
+        // Called on every byte in and out: peers with nothing asked are skipped without
+        // allocating, which keeps a swarm of 60-peer torrents cheap.
+        if self.peers.values().all(|p| p.incoming.is_empty()) {
+            return;
+        }
         let keys: Vec<PeerKey> = {
             let after = self.upload_cursor;
             let (later, earlier): (Vec<PeerKey>, Vec<PeerKey>) = self
                 .peers
-                .keys()
-                .partition(|k| after.is_none_or(|c| **k > c));
+                .iter()
+                .filter(|(_, p)| !p.incoming.is_empty())
+                .map(|(k, _)| *k)
+                .partition(|k| after.is_none_or(|c| *k > c));
             later.into_iter().chain(earlier).collect()
         };
         loop {
@@ -223,6 +268,7 @@ impl Torrent {
                     p.downloaded.rate(now)
                 },
                 snubbed: p.snubbed,
+                local: p.local,
             })
             .collect()
     }

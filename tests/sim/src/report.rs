@@ -1,0 +1,325 @@
+//! Figures of a run — time for every peer vs the Kumar–Ross lower bound, WAN copies per office,
+//! the origin's upload — and the text report.
+
+use std::fmt::Write as _;
+
+use crate::scenario::{JoinRule, Layout};
+use crate::swarm::Outcome;
+
+/// One office's WAN traffic, in copies of the payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfficeWan {
+    pub site: String,
+    pub peers: usize,
+    pub inbound: f64,
+    pub outbound: f64,
+}
+
+/// A peer with a story: the late joiner, the roamer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Special {
+    pub name: String,
+    pub what: String,
+    /// From joining to completion, seconds.
+    pub download_time: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Counted peers (N of the bound).
+    pub peers: usize,
+    /// max(F/u_s, F/d_min, N·F/(u_s + Σu_i)), seconds, and its three terms.
+    pub bound: f64,
+    pub bound_terms: [f64; 3],
+    /// N·F/u_s, seconds.
+    pub client_server: f64,
+    /// Completion times of counted peers, seconds, sorted; `None` for peers that never finished.
+    pub completions: Vec<f64>,
+    pub unfinished: usize,
+    /// Last counted completion over the bound (`None` if some never finished).
+    pub ratio: Option<f64>,
+    pub offices: Vec<OfficeWan>,
+    pub origin_copies: f64,
+    pub specials: Vec<Special>,
+}
+
+impl Summary {
+    pub fn new(layout: &Layout, outcome: &Outcome) -> Self {
+        let f = layout.payload as f64;
+        let counted: Vec<usize> = (0..layout.hosts.len())
+            .filter(|&h| layout.hosts[h].counted)
+            .collect();
+        let n = counted.len() as f64;
+        let u_s: f64 = layout.hosts.iter().filter(|h| h.seed).map(|h| h.up).sum();
+        let u_sum: f64 = counted.iter().map(|&h| layout.hosts[h].up).sum();
+        let d_min = counted
+            .iter()
+            .map(|&h| layout.hosts[h].down)
+            .fold(f64::INFINITY, f64::min);
+        let bound_terms = [f / u_s, f / d_min, n * f / (u_s + u_sum)];
+        let bound = bound_terms.iter().copied().fold(0.0, f64::max);
+
+        let mut completions: Vec<f64> = counted
+            .iter()
+            .filter_map(|&h| outcome.hosts[h].completed_at)
+            .map(|d| d.as_secs_f64())
+            .collect();
+        completions.sort_by(f64::total_cmp);
+        let unfinished = counted.len() - completions.len();
+        let ratio = (unfinished == 0)
+            .then(|| completions.last().map(|last| last / bound))
+            .flatten();
+
+        let offices = layout
+            .sites
+            .iter()
+            .enumerate()
+            .filter_map(|(s, site)| {
+                let peers = layout
+                    .hosts
+                    .iter()
+                    .filter(|h| h.site == Some(s) && !h.seed)
+                    .count();
+                (peers > 0).then(|| OfficeWan {
+                    site: site.name.clone(),
+                    peers,
+                    inbound: outcome.wan[s].inbound / f,
+                    outbound: outcome.wan[s].outbound / f,
+                })
+            })
+            .collect();
+        let origin_copies = outcome
+            .hosts
+            .iter()
+            .filter(|h| h.seed)
+            .map(|h| h.uploaded as f64)
+            .sum::<f64>()
+            / f;
+        let specials = layout
+            .hosts
+            .iter()
+            .zip(&outcome.hosts)
+            .filter_map(|(spec, o)| {
+                let what = match (spec.join, spec.roam) {
+                    (JoinRule::SiteSeeds(k), _) => {
+                        format!("joins when {k} peers of her site are seeds")
+                    }
+                    (_, Some(r)) => format!(
+                        "leaves at {:.0} %, comes back {} later from another network",
+                        r.leave_at * 100.0,
+                        hours(r.away.as_secs_f64())
+                    ),
+                    (JoinRule::At(t), None) if !t.is_zero() && !spec.seed => {
+                        format!("joins at {}", hours(t.as_secs_f64()))
+                    }
+                    _ => return None,
+                };
+                let download_time = o
+                    .joined_at
+                    .zip(o.completed_at)
+                    .map(|(j, c)| (c - j).as_secs_f64());
+                Some(Special {
+                    name: o.name.clone(),
+                    what,
+                    download_time,
+                })
+            })
+            .collect();
+        Summary {
+            peers: counted.len(),
+            bound,
+            bound_terms,
+            client_server: n * f / u_s,
+            completions,
+            unfinished,
+            ratio,
+            offices,
+            origin_copies,
+            specials,
+        }
+    }
+
+    pub fn last(&self) -> Option<f64> {
+        (self.unfinished == 0)
+            .then(|| self.completions.last().copied())
+            .flatten()
+    }
+
+    pub fn max_office_inbound(&self) -> f64 {
+        self.offices.iter().map(|o| o.inbound).fold(0.0, f64::max)
+    }
+}
+
+pub fn hours(secs: f64) -> String {
+    if secs >= 3600.0 {
+        format!("{:.2} h", secs / 3600.0)
+    } else if secs >= 60.0 {
+        format!("{:.1} min", secs / 60.0)
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
+/// A labelled run for the report: `label` says which variant (sites on/off, …).
+pub struct Run<'a> {
+    pub label: String,
+    pub layout: &'a Layout,
+    pub outcome: &'a Outcome,
+    pub summary: &'a Summary,
+    pub wall_secs: f64,
+}
+
+pub fn render(runs: &[Run]) -> String {
+    let mut out = String::new();
+    for run in runs {
+        render_one(&mut out, run);
+        out.push('\n');
+    }
+    if runs.len() > 1 {
+        render_wan_comparison(&mut out, runs);
+    }
+    out
+}
+
+fn render_one(out: &mut String, run: &Run) {
+    let (l, s) = (run.layout, run.summary);
+    let full = l.payload as f64 / l.scale;
+    let _ = writeln!(out, "== {} — {} ==", l.name, run.label);
+    let _ = writeln!(
+        out,
+        "payload {:.3} GB at scale {} of {:.1} GB: {} pieces of {} KiB",
+        l.payload as f64 / 1e9,
+        scale_text(l.scale),
+        full / 1e9,
+        l.piece_count,
+        l.piece_length / 1024
+    );
+    let _ = writeln!(
+        out,
+        "{} peers counted, {} seed(s), {} sites; step {:?}; {} of virtual time in {:.0} s of wall time{}",
+        s.peers,
+        l.hosts.iter().filter(|h| h.seed).count(),
+        l.sites.len(),
+        l.step,
+        hours(run.outcome.end.as_secs_f64()),
+        run.wall_secs,
+        if run.outcome.finished { "" } else { " — HIT THE TIME LIMIT" }
+    );
+    let [a, b, c] = s.bound_terms;
+    let _ = writeln!(
+        out,
+        "lower bound max(F/u_s, F/d_min, N·F/(u_s+Σu_i)) = max({}, {}, {}) = {}",
+        hours(a),
+        hours(b),
+        hours(c),
+        hours(s.bound)
+    );
+    let _ = writeln!(out, "client-server N·F/u_s = {}", hours(s.client_server));
+    let pct = |q: f64| {
+        s.completions
+            .get(((s.completions.len() as f64 - 1.0) * q).round() as usize)
+            .map_or("-".into(), |t| hours(*t))
+    };
+    let _ = writeln!(
+        out,
+        "finished: first {}, median {}, last {}{}",
+        pct(0.0),
+        pct(0.5),
+        pct(1.0),
+        if s.unfinished > 0 {
+            format!(" — {} NEVER FINISHED", s.unfinished)
+        } else {
+            String::new()
+        }
+    );
+    let mut slowest: Vec<(f64, String)> = run
+        .outcome
+        .hosts
+        .iter()
+        .filter(|h| h.counted)
+        .map(|h| {
+            let at = h.completed_at.map_or(f64::INFINITY, |d| d.as_secs_f64());
+            let site = h
+                .site
+                .map_or("field".to_owned(), |i| l.sites[i].name.clone());
+            (at, format!("{} ({site})", h.name))
+        })
+        .collect();
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let listed: Vec<String> = slowest
+        .iter()
+        .take(3)
+        .map(|(t, who)| format!("{who} {}", hours(*t)))
+        .collect();
+    let _ = writeln!(out, "slowest: {}", listed.join(", "));
+    if let Some(ratio) = s.ratio {
+        let _ = writeln!(
+            out,
+            "time for every peer: {:.3} × lower bound (target ≤ 1.10: {}), {:.4} × client-server",
+            ratio,
+            if ratio <= 1.10 { "met" } else { "MISSED" },
+            s.last().unwrap_or(0.0) / s.client_server
+        );
+    }
+    let _ = writeln!(
+        out,
+        "origin uploaded {:.2} copies of the payload",
+        s.origin_copies
+    );
+    for sp in &s.specials {
+        let _ = writeln!(
+            out,
+            "{} ({}): download took {}",
+            sp.name,
+            sp.what,
+            sp.download_time.map_or("— never finished".into(), hours)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "WAN links, copies of the payload (in = taken by the office):"
+    );
+    let _ = writeln!(
+        out,
+        "  {:<12} {:>5} {:>7} {:>7}",
+        "site", "peers", "in", "out"
+    );
+    for o in &s.offices {
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>5} {:>7.2} {:>7.2}",
+            o.site, o.peers, o.inbound, o.outbound
+        );
+    }
+    let max = s.max_office_inbound();
+    let _ = writeln!(
+        out,
+        "most taken by one office: {max:.2} copies (target ≤ 1.2 with sites on: {})",
+        if max <= 1.2 { "met" } else { "MISSED" }
+    );
+}
+
+fn render_wan_comparison(out: &mut String, runs: &[Run]) {
+    let _ = writeln!(out, "== WAN copies taken per office, side by side ==");
+    let _ = write!(out, "  {:<12}", "site");
+    for run in runs {
+        let _ = write!(out, " {:>14}", run.label);
+    }
+    out.push('\n');
+    for (i, office) in runs[0].summary.offices.iter().enumerate() {
+        let _ = write!(out, "  {:<12}", office.site);
+        for run in runs {
+            let v = run.summary.offices.get(i).map_or(f64::NAN, |o| o.inbound);
+            let _ = write!(out, " {v:>14.2}");
+        }
+        out.push('\n');
+    }
+}
+
+pub fn scale_text(scale: f64) -> String {
+    if scale >= 1.0 {
+        "1".into()
+    } else {
+        format!("1/{}", (1.0 / scale).round())
+    }
+}
