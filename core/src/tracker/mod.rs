@@ -5,6 +5,7 @@ mod announce;
 mod bdict;
 mod query;
 mod scrape;
+pub mod ws;
 
 pub use announce::{AnnounceEvent, AnnounceRequest, AnnounceResponse};
 pub use query::{append_query, encode_component, QueryParams};
