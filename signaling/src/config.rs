@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use bitfleet_core::tracker::ws::IceServer;
 use bitfleet_core::InfoHash;
 
 use crate::swarm::SwarmLimits;
@@ -29,6 +30,52 @@ pub struct TrackerConfig {
     pub max_numwant: u32,
     /// The most torrents one scrape reply lists.
     pub max_scrape: usize,
+    pub websocket: WebSocketLimits,
+    /// STUN and TURN servers handed to pages and natives at `GET /ice`, so WebRTC peers behind
+    /// NATs can reach each other. Empty by default: the operator chooses the servers.
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// Bounds on the WebSocket (WebTorrent) side, per connection unless said otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketLimits {
+    /// Open WebSocket connections across the server; more are refused with 503.
+    pub max_connections: usize,
+    /// A bigger message closes the connection. Ten offers with full SDP fit easily.
+    pub max_message_size: usize,
+    /// Offers relayed from one announce; extra ones are ignored (WebTorrent sends 5).
+    pub max_offers_per_announce: usize,
+    /// A connection silent for this long is closed (its peers then stop).
+    pub idle_timeout: Duration,
+    /// Messages waiting to be written to one connection; a client that lets more pile up is
+    /// disconnected rather than buffered without bound.
+    pub outbox_capacity: usize,
+    /// How long an offer forwarded to a connection may be answered (WebTorrent's offer
+    /// timeout is 50 s).
+    pub offer_ttl: Duration,
+    /// Offers awaiting an answer remembered for one connection; the oldest give way.
+    pub max_pending_offers: usize,
+    /// Peer ids one connection may announce with (WebTorrent shares a socket between the
+    /// clients of a page).
+    pub max_peer_ids: usize,
+    /// Torrents one connection may be in at once.
+    pub max_swarms: usize,
+}
+
+impl Default for WebSocketLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_message_size: 64 * 1024,
+            max_offers_per_announce: 10,
+            idle_timeout: Duration::from_secs(660),
+            outbox_capacity: 64,
+            offer_ttl: Duration::from_secs(50),
+            max_pending_offers: 256,
+            max_peer_ids: 4,
+            max_swarms: 256,
+        }
+    }
 }
 
 impl Default for TrackerConfig {
@@ -44,6 +91,8 @@ impl Default for TrackerConfig {
             default_numwant: 50,
             max_numwant: 200,
             max_scrape: 1_000,
+            websocket: WebSocketLimits::default(),
+            ice_servers: Vec::new(),
         }
     }
 }

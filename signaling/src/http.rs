@@ -1,11 +1,16 @@
 //! The tracker's HTTP face: `GET /announce`, `GET /scrape` (bencoded, failures included, always
-//! HTTP 200 as BitTorrent clients expect) and `GET /stats` (JSON).
+//! HTTP 200 as BitTorrent clients expect), `GET /stats` and `GET /ice` (JSON).
+//!
+//! `/announce` is also the WebTorrent WebSocket tracker: a WebSocket upgrade request there
+//! (`ws://host:port/announce`) is handed to `ws`; any other request is an HTTP announce.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRef, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,17 +19,32 @@ use bitfleet_core::tracker::encode_failure;
 use tokio::net::TcpListener;
 
 use crate::tracker::{Refusal, Tracker};
+use crate::ws::{self, Hub};
+
+#[derive(Clone)]
+struct AppState {
+    tracker: Arc<Tracker>,
+    hub: Arc<Hub>,
+}
+
+impl FromRef<AppState> for Arc<Tracker> {
+    fn from_ref(state: &AppState) -> Self {
+        state.tracker.clone()
+    }
+}
 
 /// The tracker's routes. The announce handler lists peers under their connection's source
 /// address, so the server must be run with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does); without it every
 /// announce is refused.
 pub fn router(tracker: Arc<Tracker>) -> Router {
+    let hub = Arc::new(Hub::new(&tracker));
     Router::new()
         .route("/announce", get(announce))
         .route("/scrape", get(scrape))
         .route("/stats", get(stats))
-        .with_state(tracker)
+        .route("/ice", get(ice))
+        .with_state(AppState { tracker, hub })
 }
 
 /// Serves the tracker on `listener`, sweeping silent peers in the background, until `shutdown`
@@ -44,10 +64,14 @@ pub async fn serve(
 }
 
 async fn announce(
-    State(tracker): State<Arc<Tracker>>,
+    State(AppState { tracker, hub }): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    if let Ok(upgrade) = upgrade {
+        return ws::upgrade(upgrade, tracker, hub, query.as_deref().unwrap_or_default());
+    }
     let Some(Extension(ConnectInfo(remote))) = connect_info else {
         tracing::error!("tracker served without connect info: cannot see client addresses");
         return bencoded(encode_failure("tracker cannot see the client's address"));
@@ -62,14 +86,26 @@ async fn scrape(State(tracker): State<Arc<Tracker>>, RawQuery(query): RawQuery) 
 async fn stats(State(tracker): State<Arc<Tracker>>, RawQuery(query): RawQuery) -> Response {
     match tracker.stats(query.as_deref().unwrap_or_default()) {
         Ok(report) => Json(report).into_response(),
-        Err(refusal) => {
-            let status = match refusal {
-                Refusal::Token => StatusCode::FORBIDDEN,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            let body = serde_json::json!({ "error": refusal.to_string() });
-            (status, Json(body)).into_response()
-        }
+        Err(refusal) => refused(&refusal),
+    }
+}
+
+/// A JSON error: 403 for a bad token, 400 for a bad query.
+pub(crate) fn refused(refusal: &Refusal) -> Response {
+    let status = match refusal {
+        Refusal::Token => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let body = serde_json::json!({ "error": refusal.to_string() });
+    (status, Json(body)).into_response()
+}
+
+/// The STUN/TURN servers, as an `RTCConfiguration` (`{"iceServers": [...]}`). TURN
+/// credentials are in there, so the token applies as for announces.
+async fn ice(State(tracker): State<Arc<Tracker>>, RawQuery(query): RawQuery) -> Response {
+    match tracker.authorize(query.as_deref().unwrap_or_default()) {
+        Ok(()) => Json(tracker.ice_config()).into_response(),
+        Err(refusal) => refused(&refusal),
     }
 }
 

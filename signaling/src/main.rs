@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bitfleet_core::tracker::ws::IceServer;
 use bitfleet_core::InfoHash;
-use bitfleet_signaling::{serve, Tracker, TrackerConfig};
+use bitfleet_signaling::{serve, Tracker, TrackerConfig, WebSocketLimits};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-/// Bitfleet's HTTP BitTorrent tracker. With --token T, clients announce to
-/// http://HOST:PORT/announce?token=T.
+/// Bitfleet's BitTorrent tracker: HTTP announces at http://HOST:PORT/announce, WebTorrent
+/// (WebSocket, WebRTC signaling) at ws://HOST:PORT/announce, STUN/TURN servers for WebRTC
+/// peers at /ice. With --token T, clients add ?token=T to those URLs.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -32,6 +34,38 @@ struct Args {
     /// List peers under the address they claim with `ip=` instead of their source address.
     #[arg(long)]
     accept_ip_param: bool,
+    /// A STUN server for WebRTC peers, e.g. stun:stun.example.org:3478; repeat for several.
+    #[arg(long = "stun", value_name = "URL")]
+    stun: Vec<String>,
+    /// A TURN server relaying WebRTC traffic for peers no STUN can connect,
+    /// e.g. turn:turn.example.org:3478.
+    #[arg(long, value_name = "URL", requires_all = ["turn_user", "turn_pass"])]
+    turn: Option<String>,
+    /// The TURN server's user name.
+    #[arg(long, value_name = "USER", requires = "turn")]
+    turn_user: Option<String>,
+    /// The TURN server's password.
+    #[arg(long, value_name = "PASSWORD", requires = "turn")]
+    turn_pass: Option<String>,
+    /// Most WebSocket (WebTorrent) connections open at once.
+    #[arg(long, default_value_t = 10_000)]
+    max_websockets: usize,
+}
+
+impl Args {
+    fn ice_servers(&self) -> Vec<IceServer> {
+        let stun = self.stun.iter().map(|url| IceServer {
+            urls: url.clone(),
+            username: None,
+            credential: None,
+        });
+        let turn = self.turn.iter().map(|url| IceServer {
+            urls: url.clone(),
+            username: self.turn_user.clone(),
+            credential: self.turn_pass.clone(),
+        });
+        stun.chain(turn).collect()
+    }
 }
 
 fn parse_info_hash(hex: &str) -> Result<InfoHash, String> {
@@ -48,12 +82,21 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let ice_servers = args.ice_servers();
+    let websocket = WebSocketLimits {
+        max_connections: args.max_websockets,
+        // A WebTorrent client re-announces every interval; give it one more before closing.
+        idle_timeout: Duration::from_secs(args.interval.saturating_mul(2).saturating_add(60)),
+        ..WebSocketLimits::default()
+    };
     let config = TrackerConfig {
         interval: Duration::from_secs(args.interval),
         require_token: args.token,
         allowed_info_hashes: (!args.allowed.is_empty())
             .then(|| args.allowed.into_iter().collect::<HashSet<_>>()),
         accept_ip_param: args.accept_ip_param,
+        websocket,
+        ice_servers,
         ..TrackerConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -63,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         address = %listener.local_addr()?,
         token = config.require_token.is_some(),
         allow_list = ?config.allowed_info_hashes.as_ref().map(HashSet::len),
+        ice_servers = config.ice_servers.len(),
         "tracker listening"
     );
     serve(listener, Arc::new(Tracker::new(config)), shutdown_signal()).await?;

@@ -1,5 +1,11 @@
 //! The tracker's memory: who is in which swarm. Pure logic with time and randomness passed in,
 //! so every rule (selection, counting, expiry, caps) is testable without a server or a clock.
+//!
+//! A peer is reachable over TCP (it announced over HTTP with an address), over WebRTC (it
+//! announced on a WebSocket the tracker relays offers through), or both: one peer id is one
+//! peer whichever way it came, and counts cover everyone. HTTP announces are answered with
+//! TCP-reachable peers only; offers go to WebRTC-reachable peers only. A peer leaves when it
+//! has stopped on every transport it joined by (or falls silent).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -32,6 +38,32 @@ pub struct PeerAnnounce {
     pub key: Option<String>,
 }
 
+/// The tracker's handle on one WebSocket connection, to relay offers and answers through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+/// An announce over a WebSocket connection, already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtcAnnounce {
+    pub info_hash: InfoHash,
+    pub peer_id: PeerId,
+    pub connection: ConnectionId,
+    /// `None` when the peer does not know yet (a magnet link before metadata): a leecher.
+    pub left: Option<u64>,
+    pub event: Option<AnnounceEvent>,
+    /// How many other WebRTC peers should get one of the announcer's offers.
+    pub offers: usize,
+}
+
+/// What a WebSocket announcer is told, and who gets its offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtcOutcome {
+    /// Distinct peers, each with the connection to relay one offer through.
+    pub offer_to: Vec<(PeerId, ConnectionId)>,
+    pub seeds: u32,
+    pub leechers: u32,
+}
+
 /// What the announcing peer is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnnounceOutcome {
@@ -48,6 +80,8 @@ pub enum SwarmError {
     SwarmFull,
     #[error("peer id is registered with another key")]
     KeyMismatch,
+    #[error("peer id is in use by another connection")]
+    PeerIdTaken,
 }
 
 /// Counts of one swarm, for scrape and the stats page.
@@ -59,7 +93,8 @@ pub struct SwarmSummary {
 
 #[derive(Debug, Clone)]
 struct Peer {
-    addr: SocketAddr,
+    tcp: Option<SocketAddr>,
+    rtc: Option<ConnectionId>,
     left: u64,
     last_seen: Instant,
     key: Option<String>,
@@ -137,60 +172,48 @@ impl Swarms {
         }
     }
 
-    /// Records an announce and picks peers for the announcer: a random subset of the others,
-    /// without seeds when the announcer is a seed itself. A stopping peer is removed and told
-    /// no peers.
+    /// Records an HTTP announce and picks TCP-reachable peers for the announcer: a random
+    /// subset of the others, without seeds when the announcer is a seed itself. A stopping
+    /// peer is no longer reachable over TCP and is told no peers.
     pub fn announce(
         &mut self,
         announce: PeerAnnounce,
         now: Instant,
     ) -> Result<AnnounceOutcome, SwarmError> {
-        if announce.event == Some(AnnounceEvent::Stopped) {
-            return self.stop(&announce);
-        }
-        if !self.swarms.contains_key(&announce.info_hash)
-            && self.swarms.len() >= self.limits.max_swarms
-        {
-            return Err(SwarmError::TooManySwarms);
-        }
-        let swarm = self.swarms.entry(announce.info_hash).or_default();
-        let known = swarm.peers.get(&announce.peer_id);
-        if let Some(known) = known {
-            check_key(known, &announce)?;
-        } else if swarm.peers.len() >= self.limits.max_peers_per_swarm {
-            return Err(SwarmError::SwarmFull);
-        }
-        let was_seed = known.is_some_and(Peer::is_seed);
-        let key = announce
-            .key
-            .clone()
-            .or_else(|| known.and_then(|peer| peer.key.clone()));
-        let peer = Peer {
-            addr: announce.addr,
-            left: announce.left,
-            last_seen: now,
-            key,
-        };
-        let is_seed = peer.is_seed();
-        swarm.upsert(announce.peer_id, peer);
-        // A repeated `completed` from a peer already known as a seed is one download, not two.
-        if announce.event == Some(AnnounceEvent::Completed) && !was_seed {
-            swarm.downloaded = swarm.downloaded.saturating_add(1);
-        }
-
         let wanted = announce
             .numwant
             .unwrap_or(self.limits.default_numwant)
             .min(self.limits.max_numwant);
-        let candidates = swarm
-            .peers
-            .iter()
-            .filter(|(id, peer)| **id != announce.peer_id && !(is_seed && peer.is_seed()))
-            .map(|(_, peer)| peer.addr);
-        let peers = self
-            .rng
-            .choose_multiple(candidates, usize::try_from(wanted).unwrap_or(usize::MAX));
-        let stats = swarm.stats();
+        let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
+        let joining = Joining {
+            info_hash: announce.info_hash,
+            peer_id: announce.peer_id,
+            left: announce.left,
+            event: announce.event,
+        };
+        let (peers, stats) = if announce.event == Some(AnnounceEvent::Stopped) {
+            let stats = self.leave(&announce.info_hash, &announce.peer_id, |peer| {
+                check_key(peer, &announce)?;
+                peer.tcp = None;
+                Ok(())
+            })?;
+            (Vec::new(), stats)
+        } else {
+            let addr = announce.addr;
+            self.join(&joining, now, |known| {
+                if let Some(known) = known {
+                    check_key(known, &announce)?;
+                }
+                Ok(|peer: &mut Peer| {
+                    peer.tcp = Some(addr);
+                    if announce.key.is_some() {
+                        peer.key.clone_from(&announce.key);
+                    }
+                })
+            })?;
+            let (picked, stats) = self.pick(&joining, wanted, |peer| peer.tcp);
+            (picked.into_iter().map(|(_, addr)| addr).collect(), stats)
+        };
         Ok(AnnounceOutcome {
             peers,
             seeds: stats.complete,
@@ -198,27 +221,150 @@ impl Swarms {
         })
     }
 
-    fn stop(&mut self, announce: &PeerAnnounce) -> Result<AnnounceOutcome, SwarmError> {
-        let Some(swarm) = self.swarms.get_mut(&announce.info_hash) else {
-            return Ok(AnnounceOutcome {
-                peers: Vec::new(),
-                seeds: 0,
-                leechers: 0,
-            });
+    /// Records a WebSocket announce and picks WebRTC-reachable peers to receive the
+    /// announcer's offers. A peer id reachable through another connection is refused: nobody
+    /// can take over someone else's offers and answers. A stopping peer is no longer
+    /// reachable over WebRTC.
+    pub fn announce_rtc(
+        &mut self,
+        announce: &RtcAnnounce,
+        now: Instant,
+    ) -> Result<RtcOutcome, SwarmError> {
+        let joining = Joining {
+            info_hash: announce.info_hash,
+            peer_id: announce.peer_id,
+            // Not knowing what is left means having something left.
+            left: announce.left.unwrap_or(u64::MAX),
+            event: announce.event,
         };
-        if let Some(known) = swarm.peers.get(&announce.peer_id) {
-            check_key(known, announce)?;
-            swarm.remove(&announce.peer_id);
-        }
-        let stats = swarm.stats();
-        if swarm.peers.is_empty() {
-            self.swarms.remove(&announce.info_hash);
-        }
-        Ok(AnnounceOutcome {
-            peers: Vec::new(),
+        let (offer_to, stats) = if announce.event == Some(AnnounceEvent::Stopped) {
+            let stats = self.leave_rtc(&announce.info_hash, &announce.peer_id, announce.connection);
+            (Vec::new(), stats)
+        } else {
+            let connection = announce.connection;
+            self.join(&joining, now, |known| {
+                if known
+                    .and_then(|peer| peer.rtc)
+                    .is_some_and(|rtc| rtc != connection)
+                {
+                    return Err(SwarmError::PeerIdTaken);
+                }
+                Ok(|peer: &mut Peer| peer.rtc = Some(connection))
+            })?;
+            self.pick(&joining, announce.offers, |peer| peer.rtc)
+        };
+        Ok(RtcOutcome {
+            offer_to,
             seeds: stats.complete,
             leechers: stats.incomplete,
         })
+    }
+
+    /// The peer is no longer reachable through `connection` in this swarm (its socket closed,
+    /// or it announced `stopped`); a no-op when another connection holds the id.
+    pub fn leave_rtc(
+        &mut self,
+        info_hash: &InfoHash,
+        peer_id: &PeerId,
+        connection: ConnectionId,
+    ) -> ScrapeStats {
+        self.leave(info_hash, peer_id, |peer| {
+            if peer.rtc == Some(connection) {
+                peer.rtc = None;
+            }
+            Ok(())
+        })
+        .unwrap_or_default()
+    }
+
+    /// The connection through which `peer_id` is reachable over WebRTC in this swarm.
+    pub fn rtc_connection(&self, info_hash: &InfoHash, peer_id: &PeerId) -> Option<ConnectionId> {
+        self.swarms.get(info_hash)?.peers.get(peer_id)?.rtc
+    }
+
+    /// Adds or refreshes a peer. `admit` sees the known peer, if any, and either refuses or
+    /// says how to mark the transport it announced on.
+    fn join<Mark: FnOnce(&mut Peer)>(
+        &mut self,
+        joining: &Joining,
+        now: Instant,
+        admit: impl FnOnce(Option<&Peer>) -> Result<Mark, SwarmError>,
+    ) -> Result<(), SwarmError> {
+        if !self.swarms.contains_key(&joining.info_hash)
+            && self.swarms.len() >= self.limits.max_swarms
+        {
+            return Err(SwarmError::TooManySwarms);
+        }
+        let swarm = self.swarms.entry(joining.info_hash).or_default();
+        let known = swarm.peers.get(&joining.peer_id);
+        if known.is_none() && swarm.peers.len() >= self.limits.max_peers_per_swarm {
+            return Err(SwarmError::SwarmFull);
+        }
+        let mark = admit(known)?;
+        let was_seed = known.is_some_and(Peer::is_seed);
+        let mut peer = known.cloned().unwrap_or(Peer {
+            tcp: None,
+            rtc: None,
+            left: joining.left,
+            last_seen: now,
+            key: None,
+        });
+        peer.left = joining.left;
+        peer.last_seen = now;
+        mark(&mut peer);
+        swarm.upsert(joining.peer_id, peer);
+        // A repeated `completed` from a peer already known as a seed is one download, not two.
+        if joining.event == Some(AnnounceEvent::Completed) && !was_seed {
+            swarm.downloaded = swarm.downloaded.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    /// Up to `wanted` random peers other than the announcer that `reach` can reach (no seeds
+    /// for a seed), with the swarm's counts.
+    fn pick<Reach>(
+        &mut self,
+        joining: &Joining,
+        wanted: usize,
+        reach: impl Fn(&Peer) -> Option<Reach>,
+    ) -> (Vec<(PeerId, Reach)>, ScrapeStats)
+    where
+        Reach: Copy,
+    {
+        let Some(swarm) = self.swarms.get(&joining.info_hash) else {
+            return (Vec::new(), ScrapeStats::default());
+        };
+        let is_seed = joining.left == 0;
+        let candidates = swarm
+            .peers
+            .iter()
+            .filter(|(id, peer)| **id != joining.peer_id && !(is_seed && peer.is_seed()))
+            .filter_map(|(id, peer)| Some((*id, reach(peer)?)));
+        (self.rng.choose_multiple(candidates, wanted), swarm.stats())
+    }
+
+    /// Applies `unmark` to the peer (which may refuse), then removes it if no transport
+    /// reaches it any more, and the swarm if it is left empty.
+    fn leave(
+        &mut self,
+        info_hash: &InfoHash,
+        peer_id: &PeerId,
+        unmark: impl FnOnce(&mut Peer) -> Result<(), SwarmError>,
+    ) -> Result<ScrapeStats, SwarmError> {
+        let Some(swarm) = self.swarms.get_mut(info_hash) else {
+            return Ok(ScrapeStats::default());
+        };
+        if let Some(peer) = swarm.peers.get_mut(peer_id) {
+            unmark(peer)?;
+            if peer.tcp.is_none() && peer.rtc.is_none() {
+                swarm.remove(peer_id);
+            }
+        }
+        let stats = swarm.stats();
+        if swarm.peers.is_empty() {
+            self.swarms.remove(info_hash);
+        }
+        Ok(stats)
     }
 
     /// Forgets peers not heard from for longer than `timeout`, then swarms left empty (their
@@ -264,6 +410,14 @@ impl Swarms {
     pub fn swarm_count(&self) -> usize {
         self.swarms.len()
     }
+}
+
+/// What `join` and `pick` need of either kind of announce.
+struct Joining {
+    info_hash: InfoHash,
+    peer_id: PeerId,
+    left: u64,
+    event: Option<AnnounceEvent>,
 }
 
 fn check_key(known: &Peer, announce: &PeerAnnounce) -> Result<(), SwarmError> {

@@ -230,3 +230,101 @@ fn scrape_lists_requested_or_all_within_the_limit() {
     assert_eq!(requested[0].stats, ScrapeStats::default());
     assert_eq!(requested[1].stats.incomplete, 1);
 }
+
+fn rtc(n: u8, connection: u64, offers: usize) -> RtcAnnounce {
+    RtcAnnounce {
+        info_hash: HASH,
+        peer_id: PeerId([n; 20]),
+        connection: ConnectionId(connection),
+        left: Some(10),
+        event: None,
+        offers,
+    }
+}
+
+#[test]
+fn http_lists_tcp_peers_and_offers_go_to_rtc_peers_while_counts_cover_all() {
+    let mut swarms = Swarms::new(LIMITS, 7);
+    swarms.announce(peer(1, 10), at(0)).unwrap();
+    swarms.announce_rtc(&rtc(2, 20, 0), at(0)).unwrap();
+    // Peer 3 speaks both: one peer, reachable both ways.
+    swarms.announce(peer(3, 0), at(0)).unwrap();
+    swarms.announce_rtc(&rtc(3, 30, 0), at(0)).unwrap();
+    let mut as_seed = rtc(3, 30, 0);
+    as_seed.left = Some(0);
+    swarms.announce_rtc(&as_seed, at(0)).unwrap();
+
+    let tcp = swarms.announce(peer(4, 10), at(1)).unwrap();
+    let listed: HashSet<_> = tcp.peers.into_iter().collect();
+    assert_eq!(listed, HashSet::from([addr(1), addr(3)]));
+    assert_eq!((tcp.seeds, tcp.leechers), (1, 3));
+
+    let webrtc = swarms.announce_rtc(&rtc(5, 50, 8), at(1)).unwrap();
+    let offered: HashSet<_> = webrtc.offer_to.into_iter().collect();
+    assert_eq!(
+        offered,
+        HashSet::from([
+            (PeerId([2; 20]), ConnectionId(20)),
+            (PeerId([3; 20]), ConnectionId(30)),
+        ])
+    );
+    assert_eq!((webrtc.seeds, webrtc.leechers), (1, 4));
+}
+
+#[test]
+fn offers_are_capped_by_what_the_announcer_sent() {
+    let mut swarms = Swarms::new(LIMITS, 7);
+    for n in 1..=10 {
+        swarms.announce_rtc(&rtc(n, n.into(), 0), at(0)).unwrap();
+    }
+    let outcome = swarms.announce_rtc(&rtc(11, 11, 3), at(0)).unwrap();
+    assert_eq!(outcome.offer_to.len(), 3);
+    let distinct: HashSet<_> = outcome.offer_to.iter().map(|(id, _)| *id).collect();
+    assert_eq!(distinct.len(), 3);
+}
+
+#[test]
+fn another_connections_peer_id_is_refused() {
+    let mut swarms = Swarms::new(LIMITS, 7);
+    swarms.announce_rtc(&rtc(1, 10, 0), at(0)).unwrap();
+    assert_eq!(
+        swarms.announce_rtc(&rtc(1, 11, 0), at(0)),
+        Err(SwarmError::PeerIdTaken)
+    );
+    let mut stop = rtc(1, 11, 0);
+    stop.event = Some(AnnounceEvent::Stopped);
+    swarms.announce_rtc(&stop, at(0)).unwrap();
+    assert_eq!(
+        swarms.rtc_connection(&HASH, &PeerId([1; 20])),
+        Some(ConnectionId(10))
+    );
+}
+
+#[test]
+fn a_peer_leaves_once_no_transport_reaches_it() {
+    let mut swarms = Swarms::new(LIMITS, 7);
+    swarms.announce(peer(1, 10), at(0)).unwrap();
+    swarms.announce_rtc(&rtc(1, 10, 0), at(0)).unwrap();
+    assert_eq!(stats(&swarms).incomplete, 1);
+
+    swarms.leave_rtc(&HASH, &PeerId([1; 20]), ConnectionId(10));
+    assert_eq!(stats(&swarms).incomplete, 1, "still reachable over TCP");
+    assert_eq!(swarms.rtc_connection(&HASH, &PeerId([1; 20])), None);
+    let mut stop = peer(1, 10);
+    stop.event = Some(AnnounceEvent::Stopped);
+    swarms.announce(stop, at(1)).unwrap();
+    assert_eq!(swarms.swarm_count(), 0);
+
+    // And the other way round: HTTP stopped leaves the WebRTC side in place.
+    swarms.announce(peer(2, 10), at(2)).unwrap();
+    swarms.announce_rtc(&rtc(2, 20, 0), at(2)).unwrap();
+    let mut stop = peer(2, 10);
+    stop.event = Some(AnnounceEvent::Stopped);
+    swarms.announce(stop, at(3)).unwrap();
+    assert_eq!(
+        swarms.rtc_connection(&HASH, &PeerId([2; 20])),
+        Some(ConnectionId(20))
+    );
+    let listed = swarms.announce(peer(3, 10), at(3)).unwrap().peers;
+    assert!(listed.is_empty(), "{listed:?}");
+}

@@ -1,11 +1,13 @@
-//! The tracker service: checks requests against the configuration, keeps the swarms behind a
-//! lock and turns outcomes into bencoded replies. It knows nothing of HTTP; `http` only moves
-//! query strings in and bytes out.
+//! The tracker service: checks requests against the configuration, keeps the swarms (and the
+//! WebSocket connections relaying into them) behind one lock and turns outcomes into replies:
+//! bencoded for HTTP announces, JSON for WebSocket messages. It knows nothing of HTTP or
+//! sockets; `http` and `ws` only move queries and messages in and out.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use bitfleet_core::tracker::ws::{ClientMessage, IceConfig, TrackerMessage};
 use bitfleet_core::tracker::{
     encode_failure, AnnounceRequest, AnnounceResponse, QueryParams, ScrapeRequest, ScrapeResponse,
     TrackerError,
@@ -14,7 +16,8 @@ use bitfleet_core::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{whole_seconds, TrackerConfig};
-use crate::swarm::{PeerAnnounce, SwarmError, Swarms};
+use crate::relay::{Delivery, Relay};
+use crate::swarm::{ConnectionId, PeerAnnounce, SwarmError, Swarms};
 
 /// Why a request gets a `failure reason` instead of an answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,17 +49,27 @@ pub struct SwarmReport {
 
 pub struct Tracker {
     config: TrackerConfig,
-    swarms: Mutex<Swarms>,
+    state: Mutex<State>,
     /// The epoch of the tracker's [`Instant`]s.
     started: std::time::Instant,
 }
 
+/// Swarms and WebSocket connections change together (a closing socket leaves its swarms),
+/// so they share one lock.
+struct State {
+    swarms: Swarms,
+    relay: Relay,
+}
+
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Self {
-        let swarms = Swarms::new(config.swarm_limits(), fastrand::u64(..));
+        let state = State {
+            swarms: Swarms::new(config.swarm_limits(), fastrand::u64(..)),
+            relay: Relay::default(),
+        };
         Self {
             config,
-            swarms: Mutex::new(swarms),
+            state: Mutex::new(state),
             started: std::time::Instant::now(),
         }
     }
@@ -93,7 +106,7 @@ impl Tracker {
         }
         let addr = SocketAddr::new(self.listed_ip(&request, remote), request.port);
         tracing::debug!(info_hash = %request.info_hash, %addr, event = ?request.event, "announce");
-        let outcome = self.lock_swarms().announce(
+        let outcome = self.lock_state().swarms.announce(
             PeerAnnounce {
                 info_hash: request.info_hash,
                 peer_id: request.peer_id,
@@ -133,7 +146,8 @@ impl Tracker {
         let mut requested = ScrapeRequest::from_params(&params)?.info_hashes;
         requested.retain(|hash| self.config.is_allowed(hash));
         let files = self
-            .lock_swarms()
+            .lock_state()
+            .swarms
             .scrape(&requested, self.config.max_scrape)
             .into_iter()
             .map(|summary| (summary.info_hash, summary.stats))
@@ -145,7 +159,8 @@ impl Tracker {
     pub fn stats(&self, query: &str) -> Result<StatsReport, Refusal> {
         self.authorized_params(query)?;
         let swarms = self
-            .lock_swarms()
+            .lock_state()
+            .swarms
             .summaries()
             .map(|summary| SwarmReport {
                 info_hash: summary.info_hash.to_hex(),
@@ -159,7 +174,61 @@ impl Tracker {
 
     /// Forgets peers silent for longer than the peer timeout as of `now`; returns how many.
     pub fn sweep(&self, now: Instant) -> usize {
-        self.lock_swarms().expire(now, self.config.peer_timeout())
+        self.lock_state()
+            .swarms
+            .expire(now, self.config.peer_timeout())
+    }
+
+    /// Registers a new WebSocket connection.
+    pub(crate) fn open_connection(&self) -> ConnectionId {
+        self.lock_state().relay.open(&self.config)
+    }
+
+    /// Forgets a closed WebSocket connection: it stops in every swarm it joined.
+    pub(crate) fn close_connection(&self, id: ConnectionId) {
+        let state = &mut *self.lock_state();
+        state.relay.close(id, &mut state.swarms);
+    }
+
+    pub fn websocket_connections(&self) -> usize {
+        self.lock_state().relay.connection_count()
+    }
+
+    /// Acts on one text message from WebSocket connection `from`: the replies, relayed
+    /// offers and answers to send, or a `failure reason` for a malformed message.
+    pub(crate) fn websocket_message(&self, from: ConnectionId, text: &str) -> Vec<Delivery> {
+        match ClientMessage::parse(text) {
+            Ok(message) => {
+                let now = self.now();
+                let state = &mut *self.lock_state();
+                state
+                    .relay
+                    .handle(from, message, &mut state.swarms, &self.config, now)
+            }
+            Err(failure) => {
+                tracing::debug!(connection = from.0, error = %failure.error, "bad websocket message");
+                vec![Delivery {
+                    to: from,
+                    message: TrackerMessage::Failure {
+                        action: failure.action,
+                        info_hash: failure.info_hash,
+                        reason: failure.error.to_string(),
+                    },
+                }]
+            }
+        }
+    }
+
+    /// Checks a WebSocket upgrade's query (the token, when one is configured).
+    pub fn authorize(&self, query: &str) -> Result<(), Refusal> {
+        self.authorized_params(query).map(drop)
+    }
+
+    /// The STUN/TURN servers WebRTC peers should use.
+    pub fn ice_config(&self) -> IceConfig {
+        IceConfig {
+            ice_servers: self.config.ice_servers.clone(),
+        }
     }
 
     /// Sweeps every half interval until the tracker is dropped (or the task aborted).
@@ -206,10 +275,10 @@ impl Tracker {
         claimed.unwrap_or(remote.ip()).to_canonical()
     }
 
-    fn lock_swarms(&self) -> MutexGuard<'_, Swarms> {
-        // Swarm updates leave the maps consistent at every step, so a panic elsewhere while
-        // holding the lock does not make the data unusable.
-        self.swarms.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        // Swarm and relay updates leave the maps consistent at every step, so a panic
+        // elsewhere while holding the lock does not make the data unusable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
