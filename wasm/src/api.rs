@@ -249,10 +249,10 @@ async fn page_of(state: &Rc<RefCell<ClientState>>) -> Rc<Page> {
     let ice_url = get(&options, "iceUrl")
         .as_string()
         .unwrap_or_else(|| DEFAULT_ICE_URL.to_owned());
-    let trackers = js_sys::Array::from(&get(&options, "trackers"))
-        .iter()
-        .filter_map(|url| url.as_string())
-        .collect();
+    let trackers = get(&options, "trackers")
+        .dyn_into::<js_sys::Array>()
+        .map(|urls| urls.iter().filter_map(|url| url.as_string()).collect())
+        .unwrap_or_default();
     let count = |name: &str, default: usize| {
         get(&options, name)
             .as_f64()
