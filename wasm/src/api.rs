@@ -18,7 +18,7 @@ use crate::driver::{Driver, DriverRef, Payload};
 use crate::js::{self, get};
 use crate::page::{self, Page};
 use crate::seed;
-use crate::storage::{FileStore, OpfsStore, Store};
+use crate::storage::{FileStore, Store};
 
 const DEFAULT_ICE_URL: &str = "/ice";
 const DEFAULT_MAX_PER_TORRENT: usize = 20;
@@ -69,11 +69,11 @@ impl Client {
                     return Ok(existing.into());
                 }
                 let name = metainfo.info_hash.to_hex();
-                let store = OpfsStore::open(&name, metainfo.info.total_length())
+                let store = Store::for_download(&name, metainfo.info.total_length())
                     .await
                     .map_err(|e| JsError::new(&e.to_string()))?;
                 let have = Bitfield::new(metainfo.info.piece_count());
-                Driver::with_payload(page, payload(metainfo, Store::Opfs(store)), have)
+                Driver::with_payload(page, payload(metainfo, store), have)
             };
             Ok(register(&state, driver).into())
         })

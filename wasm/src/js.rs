@@ -47,6 +47,14 @@ pub fn window() -> Result<web_sys::Window, JsValue> {
     web_sys::window().ok_or_else(|| JsValue::from_str("no window: run Bitfleet on a page"))
 }
 
+/// Whether this page may use the Origin Private File System (secure contexts only).
+pub fn has_opfs() -> bool {
+    web_sys::window().is_some_and(|window| {
+        window.is_secure_context()
+            && !get(&get(&window.navigator(), "storage"), "getDirectory").is_undefined()
+    })
+}
+
 /// The engine's clock: `performance.now()`, monotonic from page load.
 pub fn now() -> Instant {
     let millis = web_sys::window()

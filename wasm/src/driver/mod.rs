@@ -28,7 +28,7 @@ use wasm_bindgen::JsValue;
 
 use crate::js::{self, Timeout};
 use crate::page::Page;
-use crate::storage::{OpfsStore, Store};
+use crate::storage::Store;
 
 use conns::Conn;
 pub use engine::Engine;
@@ -164,6 +164,8 @@ impl Driver {
         self.conns.clear();
         self.offers.clear();
         self.timer = None;
+        // The `stopped` announce just queued on the socket still goes out before it closes.
+        self.tracker = None;
     }
 
     /// Carries out everything the engine asked for, then rearms the timer.
@@ -253,7 +255,7 @@ impl Driver {
         let name = self.info_hash.to_hex();
         let length = metainfo.info.total_length();
         self.after(
-            async move { OpfsStore::open(&name, length).await },
+            async move { Store::for_download(&name, length).await },
             move |this, opened, now| match opened {
                 Ok(store) => this.become_torrent(metainfo, info_bytes, store, now),
                 Err(err) => this
@@ -267,7 +269,7 @@ impl Driver {
         &mut self,
         metainfo: Metainfo,
         info_bytes: Bytes,
-        store: OpfsStore,
+        store: Store,
         now: Instant,
     ) {
         // The fetch must have carried out all it asked for before it hands over.
@@ -294,7 +296,7 @@ impl Driver {
         self.payload = Some(Payload {
             metainfo,
             info,
-            store: Rc::new(Store::Opfs(store)),
+            store: Rc::new(store),
         });
     }
 

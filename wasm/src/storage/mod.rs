@@ -1,9 +1,11 @@
 //! Where a torrent's payload lives in the browser: one file per torrent, pieces at their offsets.
 //!
-//! Downloads go to the Origin Private File System through a dedicated worker ([`OpfsStore`]);
-//! a file the user seeds is served straight from its `File` ([`FileStore`]), never copied.
+//! Downloads go to the Origin Private File System through a dedicated worker ([`OpfsStore`]),
+//! or to memory where a page has no OPFS and the payload is small ([`MemoryStore`]); a file
+//! the user seeds is served straight from its `File` ([`FileStore`]), never copied.
 
 mod file;
+mod memory;
 mod opfs;
 
 use bytes::Bytes;
@@ -11,6 +13,7 @@ use wasm_bindgen::JsValue;
 use web_sys::File;
 
 pub use file::{read_range, FileStore};
+pub use memory::MemoryStore;
 pub use opfs::OpfsStore;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -19,6 +22,13 @@ pub enum StoreError {
     Js(String),
     #[error("storage: a seeded file is read-only")]
     ReadOnly,
+    #[error("storage: out of the payload's bounds")]
+    OutOfBounds,
+    #[error(
+        "no Origin Private File System on this page (it needs HTTPS or localhost), and {0} bytes \
+         are too many to keep in memory"
+    )]
+    TooLargeForMemory(u64),
 }
 
 impl From<JsValue> for StoreError {
@@ -29,13 +39,24 @@ impl From<JsValue> for StoreError {
 
 pub enum Store {
     Opfs(OpfsStore),
+    Memory(MemoryStore),
     File(FileStore),
 }
 
 impl Store {
+    /// Storage for a download, `name` unique to the torrent: OPFS, else memory if small.
+    pub async fn for_download(name: &str, length: u64) -> Result<Self, StoreError> {
+        if crate::js::has_opfs() {
+            OpfsStore::open(name, length).await.map(Self::Opfs)
+        } else {
+            MemoryStore::new(length).map(Self::Memory)
+        }
+    }
+
     pub async fn read(&self, offset: u64, len: u32) -> Result<Bytes, StoreError> {
         match self {
             Self::Opfs(store) => store.read(offset, len).await,
+            Self::Memory(store) => store.read(offset, len),
             Self::File(store) => store.read(offset, len).await,
         }
     }
@@ -43,6 +64,7 @@ impl Store {
     pub async fn write(&self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
         match self {
             Self::Opfs(store) => store.write(offset, data).await,
+            Self::Memory(store) => store.write(offset, data),
             Self::File(_) => Err(StoreError::ReadOnly),
         }
     }
@@ -51,6 +73,7 @@ impl Store {
     pub async fn file(&self, name: &str) -> Result<File, StoreError> {
         match self {
             Self::Opfs(store) => store.file(name).await,
+            Self::Memory(store) => store.file(name),
             Self::File(store) => Ok(store.file()),
         }
     }

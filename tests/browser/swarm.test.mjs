@@ -1,0 +1,167 @@
+// Browser to browser over WebRTC: one page seeds a generated File, another downloads it through
+// the WebSocket tracker of `bitfleet-server`; the bytes must match. Runs inside a network
+// namespace (run.sh puts it there): every process of the test shares its addresses.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { serveStatic, launchChromium, openPage, assertBuilt, webRoot, repo } from "./lib.mjs";
+
+const HOST = process.env.BITFLEET_NETNS_ADDR;
+const SERVER_BIN = process.env.BITFLEET_SERVER ?? join(repo, "target", "debug", "bitfleet-server");
+const TRACKER_PORT = 18080;
+const PAYLOAD_LEN = 6 * 1024 * 1024 + 12_345;
+
+let tracker;
+/** The page from localhost, a secure context: downloads go to the Origin Private File System. */
+let secureSite;
+/** The page from the test address over plain HTTP: no OPFS, downloads stay in memory. */
+let plainSite;
+let seeder;
+let seeded;
+const browsers = [];
+
+before(async () => {
+  assert.ok(HOST, "run this test through tests/browser/run.sh (it needs a network namespace)");
+  await assertBuilt();
+  tracker = await startTracker();
+  const routes = { "/catalog": [], "/ice": { iceServers: [] } };
+  secureSite = await serveStatic(webRoot, { host: "127.0.0.1", routes });
+  plainSite = await serveStatic(webRoot, { host: HOST, routes });
+  seeder = await peerPage(secureSite);
+  seeded = await seeder.page.evaluate(
+    async ({ length, generate }) => {
+      const bytes = new Function(`return ${generate}`)()(length);
+      const torrent = await window.testClient.seedFile(new File([bytes], "generated.bin"));
+      window.seeded = torrent;
+      return { torrent: Array.from(torrent.torrentFile()), infoHash: torrent.infoHash };
+    },
+    { length: PAYLOAD_LEN, generate: generate.toString() },
+  );
+});
+
+after(async () => {
+  for (const browser of browsers) await browser.close();
+  await secureSite?.close();
+  await plainSite?.close();
+  tracker?.kill("SIGTERM");
+});
+
+/** Deterministic pseudo-random bytes (xorshift32): nothing repeats, both pages can make them. */
+function generate(length) {
+  const bytes = new Uint8Array(length);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+async function startTracker() {
+  const child = spawn(SERVER_BIN, ["--listen", `${HOST}:${TRACKER_PORT}`], { stdio: ["ignore", "ignore", "pipe"] });
+  child.stderr.on("data", (chunk) => process.stderr.write(`[bitfleet-server] ${chunk}`));
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`bitfleet-server exited with ${child.exitCode}`);
+    try {
+      const response = await fetch(`http://${HOST}:${TRACKER_PORT}/ice`);
+      if (response.ok) return child;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill("SIGKILL");
+  throw new Error("bitfleet-server did not come up");
+}
+
+/** A page in its own browser, with a client that uses the test's tracker. */
+async function peerPage(site) {
+  const chromium = await launchChromium();
+  browsers.push(chromium);
+  const opened = await openPage(chromium.browser, `${site.url}/`);
+  await opened.page.evaluate(
+    ({ tracker }) => {
+      window.testClient = new window.bitfleet.Client({ trackers: [tracker], iceUrl: "/ice" });
+    },
+    { tracker: `ws://${HOST}:${TRACKER_PORT}/announce` },
+  );
+  return opened;
+}
+
+/** Downloads the seeded torrent in `leecher`; checks every byte against the generator. */
+async function download(leecher) {
+  return leecher.page.evaluate(
+    async ({ torrentBytes, length, generate }) => {
+      const started = performance.now();
+      const url = URL.createObjectURL(new Blob([new Uint8Array(torrentBytes)]));
+      const torrent = await window.testClient.addTorrent(url);
+      const seen = [];
+      torrent.on("peer", (peer) => seen.push(peer));
+      await new Promise((resolve) => {
+        if (torrent.status().done) return resolve();
+        torrent.on("done", resolve);
+      });
+      const elapsedMs = Math.round(performance.now() - started);
+      const got = new Uint8Array(await (await torrent.getFile()).arrayBuffer());
+      const expected = new Function(`return ${generate}`)()(length);
+      const firstDifference = got.findIndex((byte, i) => byte !== expected[i]);
+      // Give the address lookup of the connected peer a moment.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return {
+        length: got.length,
+        elapsedMs,
+        firstDifference,
+        status: torrent.status(),
+        seen,
+        opfs: window.isSecureContext,
+      };
+    },
+    { torrentBytes: seeded.torrent, length: PAYLOAD_LEN, generate: generate.toString() },
+  );
+}
+
+function summary(fetched) {
+  const peers = fetched.seen.map((peer) => `${peer.event} ${peer.kind} ${peer.client} ${peer.address ?? ""}`);
+  return `${fetched.length} bytes in ${fetched.elapsedMs} ms; peer events: ${peers.join("; ")}`;
+}
+
+function assertDownloaded(fetched) {
+  assert.equal(fetched.length, PAYLOAD_LEN);
+  assert.equal(fetched.firstDifference, -1, "the downloaded bytes equal the seeded ones");
+  assert.equal(fetched.status.done, true);
+  assert.ok(fetched.status.downloaded >= PAYLOAD_LEN, `downloaded ${fetched.status.downloaded}`);
+  const seen = fetched.seen.find((peer) => peer.kind === "browser" && peer.event === "connected");
+  assert.ok(seen, `a browser peer connected: ${JSON.stringify(fetched.seen)}`);
+  // Two seeds have nothing for each other, so the connection may be gone by now; its address
+  // was reported while it was up.
+  const addressed = fetched.seen.find((peer) => peer.event === "updated" && peer.address);
+  assert.match(addressed?.address ?? "", /^10\.99\.0\.\d+:\d+$/, JSON.stringify(fetched.seen));
+}
+
+test("a browser downloads a file another browser seeds, over WebRTC, into OPFS", { timeout: 180_000 }, async (t) => {
+  const leecher = await peerPage(secureSite);
+  const fetched = await download(leecher);
+  t.diagnostic(summary(fetched));
+  assert.equal(fetched.opfs, true);
+  assertDownloaded(fetched);
+  const uploaded = await seeder.page.evaluate(() => window.seeded.status().uploaded);
+  assert.ok(uploaded >= PAYLOAD_LEN, `the seeder uploaded ${uploaded}`);
+  assert.deepEqual(seeder.errors, []);
+  assert.deepEqual(leecher.errors, []);
+});
+
+test("a page without OPFS (plain HTTP) downloads a small file into memory", { timeout: 180_000 }, async (t) => {
+  const leecher = await peerPage(plainSite);
+  const fetched = await download(leecher);
+  t.diagnostic(summary(fetched));
+  assert.equal(fetched.opfs, false);
+  assertDownloaded(fetched);
+  assert.deepEqual(leecher.errors, []);
+  assert.deepEqual(seeder.errors, []);
+});
