@@ -180,7 +180,12 @@ function renderPeers() {
     tr.querySelector(".dir").textContent = peer.outgoing ? "we offered" : "they offered";
     body.append(tr);
   }
-  $("#peer-count").textContent = peers.size ? `${peers.size} connected` : "none yet";
+  if (peers.size === 0) {
+    const tr = document.createElement("tr");
+    tr.innerHTML = `<td colspan="5" class="empty">No peers connected. Finished downloads stay shared while this tab is open.</td>`;
+    body.append(tr);
+  }
+  $("#peer-count").textContent = peers.size ? `${peers.size} connected` : "";
 }
 
 function button(text, kind, onClick) {

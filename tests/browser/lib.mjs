@@ -18,14 +18,21 @@ const TYPES = {
   ".png": "image/png",
 };
 
-/** Serves `root` over HTTP on `host` (port chosen by the system); `routes` maps paths to JSON
- * documents served in place of files. Resolves to `{url, close()}`. */
+/** Serves `root` over HTTP on `host` (port chosen by the system); `routes` maps paths to
+ * documents served in place of files: bytes as they are, anything else as JSON. The map is
+ * read at each request, so routes may be added later. Resolves to `{url, close()}`. */
 export async function serveStatic(root, { host = "127.0.0.1", routes = {} } = {}) {
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     if (Object.hasOwn(routes, path)) {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify(routes[path]));
+      const body = routes[path];
+      if (body instanceof Uint8Array) {
+        res.writeHead(200, { "content-type": "application/x-bittorrent" });
+        res.end(body);
+      } else {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(body));
+      }
       return;
     }
     const file = normalize(join(root, path.endsWith("/") ? `${path}index.html` : path));

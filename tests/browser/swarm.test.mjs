@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { serveStatic, launchChromium, openPage, assertBuilt, webRoot, repo } from "./lib.mjs";
 
@@ -15,6 +16,8 @@ const PAYLOAD_LEN = 6 * 1024 * 1024 + 12_345;
 let tracker;
 /** The page from localhost, a secure context: downloads go to the Origin Private File System. */
 let secureSite;
+/** What the secure site serves besides web/: the catalog, a torrent, the ICE servers. */
+const routes = { "/catalog": [], "/ice": { iceServers: [] } };
 /** The page from the test address over plain HTTP: no OPFS, downloads stay in memory. */
 let plainSite;
 let seeder;
@@ -25,7 +28,6 @@ before(async () => {
   assert.ok(HOST, "run this test through tests/browser/run.sh (it needs a network namespace)");
   await assertBuilt();
   tracker = await startTracker();
-  const routes = { "/catalog": [], "/ice": { iceServers: [] } };
   secureSite = await serveStatic(webRoot, { host: "127.0.0.1", routes });
   plainSite = await serveStatic(webRoot, { host: HOST, routes });
   seeder = await peerPage(secureSite);
@@ -164,4 +166,40 @@ test("a page without OPFS (plain HTTP) downloads a small file into memory", { ti
   assertDownloaded(fetched);
   assert.deepEqual(leecher.errors, []);
   assert.deepEqual(seeder.errors, []);
+});
+
+test("the page downloads a catalog entry and saves it", { timeout: 180_000 }, async (t) => {
+  routes["/t/generated.torrent"] = new Uint8Array(seeded.torrent);
+  routes["/catalog"] = [
+    {
+      name: "generated.bin",
+      info_hash: seeded.infoHash,
+      size: PAYLOAD_LEN,
+      torrent_url: "/t/generated.torrent",
+      seeds: 1,
+      peers: 0,
+    },
+  ];
+  const chromium = await launchChromium();
+  browsers.push(chromium);
+  const { page, errors } = await openPage(chromium.browser, `${secureSite.url}/`);
+  const out = join(repo, "tests", "browser", "out");
+  await mkdir(out, { recursive: true });
+  await page.click("#catalog tbody button.primary");
+  await page.waitForSelector("#peers tbody tr .kind.browser", { timeout: 120_000 });
+  await page.screenshot({ path: join(out, "page-downloading.png"), fullPage: true });
+  await page.waitForSelector("#catalog tbody .state.ok", { timeout: 120_000 });
+  // Let the progress bar's transition finish.
+  await page.waitForTimeout(600);
+  await page.screenshot({ path: join(out, "page-downloaded.png"), fullPage: true });
+  const rates = await page.textContent("#catalog tbody .rates");
+  t.diagnostic(`row after download: ${rates}`);
+  assert.match(rates, /^100%/);
+
+  const [saved] = await Promise.all([page.waitForEvent("download"), page.click("text=Save")]);
+  assert.equal(saved.suggestedFilename(), "generated.bin");
+  const path = join(out, "saved.bin");
+  await saved.saveAs(path);
+  assert.ok(Buffer.from(await readFile(path)).equals(Buffer.from(generate(PAYLOAD_LEN))), "saved bytes");
+  assert.deepEqual(errors, []);
 });
