@@ -36,7 +36,11 @@ before(async () => {
       const bytes = new Function(`return ${generate}`)()(length);
       const torrent = await window.testClient.seedFile(new File([bytes], "generated.bin"));
       window.seeded = torrent;
-      return { torrent: Array.from(torrent.torrentFile()), infoHash: torrent.infoHash };
+      return {
+        torrent: Array.from(torrent.torrentFile()),
+        infoHash: torrent.infoHash,
+        magnet: torrent.magnet,
+      };
     },
     { length: PAYLOAD_LEN, generate: generate.toString() },
   );
@@ -96,13 +100,15 @@ async function peerPage(site) {
   return opened;
 }
 
-/** Downloads the seeded torrent in `leecher`; checks every byte against the generator. */
-async function download(leecher) {
+/** Downloads the seeded torrent in `leecher` from its .torrent (or its magnet link); checks
+ * every byte against the generator. */
+async function download(leecher, { magnet = null } = {}) {
   return leecher.page.evaluate(
-    async ({ torrentBytes, length, generate }) => {
+    async ({ torrentBytes, magnet, length, generate }) => {
       const started = performance.now();
-      const url = URL.createObjectURL(new Blob([new Uint8Array(torrentBytes)]));
-      const torrent = await window.testClient.addTorrent(url);
+      const source = magnet ?? URL.createObjectURL(new Blob([new Uint8Array(torrentBytes)]));
+      const torrent = await window.testClient.addTorrent(source);
+      const metadata = new Promise((resolve) => torrent.on("metadata", resolve));
       const seen = [];
       torrent.on("peer", (peer) => seen.push(peer));
       await new Promise((resolve) => {
@@ -110,6 +116,7 @@ async function download(leecher) {
         torrent.on("done", resolve);
       });
       const elapsedMs = Math.round(performance.now() - started);
+      const info = magnet ? await metadata : torrent.info();
       const got = new Uint8Array(await (await torrent.getFile()).arrayBuffer());
       const expected = new Function(`return ${generate}`)()(length);
       const firstDifference = got.findIndex((byte, i) => byte !== expected[i]);
@@ -122,9 +129,10 @@ async function download(leecher) {
         status: torrent.status(),
         seen,
         opfs: window.isSecureContext,
+        info,
       };
     },
-    { torrentBytes: seeded.torrent, length: PAYLOAD_LEN, generate: generate.toString() },
+    { torrentBytes: seeded.torrent, magnet, length: PAYLOAD_LEN, generate: generate.toString() },
   );
 }
 
@@ -166,6 +174,16 @@ test("a page without OPFS (plain HTTP) downloads a small file into memory", { ti
   assertDownloaded(fetched);
   assert.deepEqual(leecher.errors, []);
   assert.deepEqual(seeder.errors, []);
+});
+
+test("a magnet link fetches the metadata from a browser peer, then the file", { timeout: 180_000 }, async (t) => {
+  const leecher = await peerPage(secureSite);
+  const fetched = await download(leecher, { magnet: seeded.magnet });
+  t.diagnostic(summary(fetched));
+  assert.equal(fetched.info.name, "generated.bin");
+  assert.equal(fetched.info.length, PAYLOAD_LEN);
+  assertDownloaded(fetched);
+  assert.deepEqual(leecher.errors, []);
 });
 
 test("the page downloads a catalog entry and saves it", { timeout: 180_000 }, async (t) => {

@@ -292,12 +292,12 @@ impl Driver {
             }
             other => other,
         };
-        self.listeners.emit("metadata", self.describe());
         self.payload = Some(Payload {
             metainfo,
             info,
             store: Rc::new(store),
         });
+        self.listeners.emit("metadata", self.describe());
     }
 
     /// Runs `work`, then `then` with its output on the driver (if it still runs) and pumps.
