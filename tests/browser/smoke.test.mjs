@@ -98,6 +98,33 @@ test("a .torrent download gets storage in the Origin Private File System", { tim
   await page.close();
 });
 
+test("a download resumed in a new page keeps the valid pieces it finds in OPFS", { timeout: 60_000 }, async () => {
+  const { page, errors } = await openPage(chromium.browser, `${server.url}/`);
+  const result = await page.evaluate(async () => {
+    const bytes = new Uint8Array(200_000).map((_, i) => (i * 31 + 7) % 253);
+    const seeder = await window.bitfleet.client.seedFile(new File([bytes], "resume.bin"));
+    const torrentBytes = seeder.torrentFile();
+    const infoHash = seeder.infoHash;
+    seeder.remove();
+    // What an earlier download left: every byte, except one piece damaged.
+    const stored = bytes.slice();
+    stored.fill(0, 16_384, 16_384 + 100);
+    const root = await navigator.storage.getDirectory();
+    const dir = await root.getDirectoryHandle("bitfleet", { create: true });
+    const handle = await dir.getFileHandle(infoHash, { create: true });
+    const writable = await handle.createWritable();
+    await writable.write(stored);
+    await writable.close();
+    const url = URL.createObjectURL(new Blob([torrentBytes]));
+    const torrent = await window.bitfleet.client.addTorrent(url);
+    return torrent.status();
+  });
+  assert.equal(result.pieces, 13);
+  assert.equal(result.have, 12, "all pieces but the damaged one are kept");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("the page renders the catalog (screenshot in tests/browser/out/page.png)", { timeout: 60_000 }, async () => {
   const { page, errors } = await openPage(chromium.browser, `${server.url}/`);
   await page.waitForSelector("#catalog tbody tr");

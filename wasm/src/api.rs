@@ -72,7 +72,7 @@ impl Client {
                 let store = Store::for_download(&name, metainfo.info.total_length())
                     .await
                     .map_err(|e| JsError::new(&e.to_string()))?;
-                let have = Bitfield::new(metainfo.info.piece_count());
+                let have = store.check(&metainfo.info).await;
                 Driver::with_payload(page, payload(metainfo, store), have)
             };
             Ok(register(&state, driver).into())

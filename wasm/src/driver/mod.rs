@@ -28,7 +28,7 @@ use wasm_bindgen::JsValue;
 
 use crate::js::{self, Timeout};
 use crate::page::Page;
-use crate::storage::Store;
+use crate::storage::{Store, StoreError};
 
 use conns::Conn;
 pub use engine::Engine;
@@ -254,10 +254,15 @@ impl Driver {
         };
         let name = self.info_hash.to_hex();
         let length = metainfo.info.total_length();
+        let info = Arc::new(metainfo.info.clone());
         self.after(
-            async move { Store::for_download(&name, length).await },
+            async move {
+                let store = Store::for_download(&name, length).await?;
+                let have = store.check(&info).await;
+                Ok::<_, StoreError>((store, have))
+            },
             move |this, opened, now| match opened {
-                Ok(store) => this.become_torrent(metainfo, info_bytes, store, now),
+                Ok((store, have)) => this.become_torrent(metainfo, info_bytes, store, have, now),
                 Err(err) => this
                     .listeners
                     .emit("error", JsValue::from_str(&err.to_string())),
@@ -270,6 +275,7 @@ impl Driver {
         metainfo: Metainfo,
         info_bytes: Bytes,
         store: Store,
+        have: Bitfield,
         now: Instant,
     ) {
         // The fetch must have carried out all it asked for before it hands over.
@@ -280,7 +286,6 @@ impl Driver {
         let engine = std::mem::replace(&mut self.engine, Engine::Switching);
         self.engine = match engine {
             Engine::Fetch(fetch) => {
-                let have = Bitfield::new(info.piece_count());
                 let seed = self.page.random_u64();
                 Engine::Run(Box::new(fetch.into_torrent(
                     Arc::clone(&info),

@@ -8,6 +8,8 @@ mod file;
 mod memory;
 mod opfs;
 
+use bitfleet_core::metainfo::Info;
+use bitfleet_core::Bitfield;
 use bytes::Bytes;
 use wasm_bindgen::JsValue;
 use web_sys::File;
@@ -67,6 +69,26 @@ impl Store {
             Self::Memory(store) => store.write(offset, data),
             Self::File(_) => Err(StoreError::ReadOnly),
         }
+    }
+
+    /// The pieces already stored and valid: a download resumed in a new tab keeps them.
+    pub async fn check(&self, info: &Info) -> Bitfield {
+        let count = info.piece_count();
+        if !matches!(self, Self::Opfs(store) if store.found_data) {
+            return Bitfield::new(count);
+        }
+        let mut have = Bitfield::new(count);
+        for piece in 0..count {
+            let offset = u64::from(piece) * u64::from(info.piece_length);
+            let valid = self
+                .read(offset, info.piece_size(piece))
+                .await
+                .is_ok_and(|data| info.verify_piece(piece, &data));
+            if valid {
+                have.set(piece);
+            }
+        }
+        have
     }
 
     /// The whole payload as one `File` (a snapshot of what is stored).

@@ -20,6 +20,8 @@ const WORKER_SOURCE: &str = include_str!("opfs_worker.js");
 type Pending = RefCell<BTreeMap<u32, (Function, Function)>>;
 
 pub struct OpfsStore {
+    /// The file held data before (an earlier download): its pieces are worth checking.
+    pub found_data: bool,
     worker: Worker,
     pending: Rc<Pending>,
     next_id: Cell<u32>,
@@ -36,7 +38,8 @@ impl OpfsStore {
             Closure::new(move |event: MessageEvent| settle(&pending, &event.data()))
         };
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        let store = Self {
+        let mut store = Self {
+            found_data: false,
             worker,
             pending,
             next_id: Cell::new(0),
@@ -46,7 +49,8 @@ impl OpfsStore {
         set(&request, "op", &"open".into());
         set(&request, "name", &name.into());
         set(&request, "length", &(length as f64).into());
-        store.request(&request, &Array::new()).await?;
+        let found = store.request(&request, &Array::new()).await?;
+        store.found_data = found.as_f64().is_some_and(|size| size > 0.0);
         Ok(store)
     }
 

@@ -25,8 +25,9 @@ async function run(request) {
       const dir = await root.getDirectoryHandle("bitfleet", { create: true });
       fileHandle = await dir.getFileHandle(request.name, { create: true });
       access = await fileHandle.createSyncAccessHandle();
-      if (access.getSize() !== request.length) access.truncate(request.length);
-      return [null, []];
+      const found = access.getSize();
+      if (found !== request.length) access.truncate(request.length);
+      return [found, []];
     }
     case "write": {
       const data = new Uint8Array(request.data);
