@@ -144,3 +144,31 @@ pub fn websocket_tracker(url: &str) -> Option<String> {
             .map(|rest| format!("wss://{rest}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_trackers_map_to_websockets_on_the_same_route() {
+        let map = |url: &str| websocket_tracker(url);
+        assert_eq!(
+            map("http://srv:8080/announce").as_deref(),
+            Some("ws://srv:8080/announce")
+        );
+        assert_eq!(
+            map("https://srv/announce?token=t").as_deref(),
+            Some("wss://srv/announce?token=t")
+        );
+        assert_eq!(map("wss://t.example/").as_deref(), Some("wss://t.example/"));
+        assert_eq!(map("udp://t.example:6969"), None);
+    }
+
+    #[test]
+    fn browser_clients_are_told_from_native_ones_by_peer_id() {
+        assert_eq!(peer_kind(&PeerId(*b"-BW0100-abcdefghijkl")), "browser");
+        assert_eq!(peer_kind(&PeerId(*b"-WW0208-abcdefghijkl")), "browser");
+        assert_eq!(peer_kind(&PeerId(*b"-BF0100-abcdefghijkl")), "native");
+        assert_eq!(peer_kind(&PeerId(*b"-lt0D60-abcdefghijkl")), "native");
+    }
+}

@@ -27,6 +27,29 @@ const BUFFER_HIGH: u32 = 1 << 20;
 /// … and top it up when it drains below this (`bufferedamountlow`).
 const BUFFER_LOW: u32 = 64 * 1024;
 
+/// Counts bytes through a channel's send buffer, to tell the engine which ones left it.
+#[derive(Debug, Default)]
+struct Drain {
+    /// Bytes handed to the channel.
+    handed: u64,
+    /// Of those, bytes already reported as gone out.
+    reported: u64,
+}
+
+impl Drain {
+    fn handed(&mut self, bytes: usize) {
+        self.handed = self.handed.saturating_add(bytes as u64);
+    }
+
+    /// Bytes that left the buffer since last asked, given what it holds now.
+    fn take(&mut self, buffered: u64) -> usize {
+        let written = self.handed.saturating_sub(buffered);
+        let drained = written.saturating_sub(self.reported);
+        self.reported = self.reported.max(written);
+        usize::try_from(drained).unwrap_or(usize::MAX)
+    }
+}
+
 pub enum Phase {
     /// Offer or answer in flight; the data channel is not open yet.
     Signaling,
@@ -52,9 +75,7 @@ pub struct Conn {
     pub deadline: Option<Timeout>,
     /// Bytes waiting for room in the channel's send buffer.
     queue: VecDeque<Bytes>,
-    /// Bytes handed to the channel, and how many of them were reported drained to the engine.
-    handed: u64,
-    reported: u64,
+    drain: Drain,
     handlers: Vec<Handler>,
     _slot: Slot,
 }
@@ -99,7 +120,7 @@ impl Conn {
             if channel.send_with_u8_array(&chunk).is_err() {
                 return;
             }
-            self.handed += chunk.len() as u64;
+            self.drain.handed(chunk.len());
         }
     }
 
@@ -108,11 +129,8 @@ impl Conn {
         let buffered = self
             .channel
             .as_ref()
-            .map_or(0, |channel| u64::from(channel.buffered_amount()));
-        let written = self.handed.saturating_sub(buffered);
-        let drained = written.saturating_sub(self.reported);
-        self.reported = self.reported.max(written);
-        usize::try_from(drained).unwrap_or(usize::MAX)
+            .map_or(0, |channel| channel.buffered_amount());
+        self.drain.take(u64::from(buffered))
     }
 
     /// For the page's peer list; only peers past the handshake.
@@ -184,8 +202,7 @@ impl Driver {
                 offer_id: None,
                 deadline: None,
                 queue: VecDeque::new(),
-                handed: 0,
-                reported: 0,
+                drain: Drain::default(),
                 handlers,
                 _slot: slot,
             },
@@ -416,4 +433,43 @@ impl Driver {
 fn with_event(peer: Object, event: &str) -> Object {
     js::set(&peer, "event", &event.into());
     peer
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Drain;
+
+    proptest! {
+        /// Whatever order sends and buffer readings come in, the reports add up to exactly what
+        /// left the buffer, and never to more than was handed over.
+        #[test]
+        fn drained_bytes_are_reported_once(steps in proptest::collection::vec((0usize..70_000, 0u64..=100), 1..40)) {
+            let mut drain = Drain::default();
+            let mut handed = 0u64;
+            let mut in_buffer = 0u64;
+            let mut reported = 0u64;
+            for (send, percent_left) in steps {
+                drain.handed(send);
+                handed += send as u64;
+                // The buffer only shrinks on its own; sends grow it.
+                in_buffer = (in_buffer + send as u64) * percent_left / 100;
+                reported += drain.take(in_buffer) as u64;
+                prop_assert_eq!(reported, handed - in_buffer);
+            }
+            reported += drain.take(0) as u64;
+            prop_assert_eq!(reported, handed);
+        }
+    }
+
+    #[test]
+    fn a_buffer_reading_that_grew_reports_nothing() {
+        let mut drain = Drain::default();
+        drain.handed(100);
+        assert_eq!(drain.take(40), 60);
+        // A stale, larger reading must not make bytes "undrain".
+        assert_eq!(drain.take(90), 0);
+        assert_eq!(drain.take(0), 40);
+    }
 }

@@ -57,3 +57,33 @@ fn range(offset: u64, len: usize, size: usize) -> Option<std::ops::Range<usize>>
     let end = start.checked_add(len)?;
     (end <= size).then_some(start..end)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_stay_inside_the_payload() {
+        assert_eq!(range(0, 10, 10), Some(0..10));
+        assert_eq!(range(5, 5, 10), Some(5..10));
+        assert_eq!(range(6, 5, 10), None);
+        assert_eq!(range(u64::MAX, 1, 10), None);
+        assert_eq!(range(1, usize::MAX, 10), None);
+    }
+
+    #[test]
+    fn writes_and_reads_at_offsets_and_refuses_out_of_bounds() {
+        let store = MemoryStore::new(8).unwrap();
+        store.write(2, b"abc").unwrap();
+        assert_eq!(&store.read(1, 4).unwrap()[..], b"\0abc");
+        assert!(matches!(
+            store.write(6, b"abc"),
+            Err(StoreError::OutOfBounds)
+        ));
+        assert!(matches!(store.read(8, 1), Err(StoreError::OutOfBounds)));
+        assert!(matches!(
+            MemoryStore::new(MEMORY_LIMIT + 1),
+            Err(StoreError::TooLargeForMemory(_))
+        ));
+    }
+}
