@@ -275,13 +275,7 @@ async fn page_of(state: &Rc<RefCell<ClientState>>) -> Rc<Page> {
 }
 
 async fn fetch_torrent(url: &str) -> Result<Metainfo, JsValue> {
-    let response: web_sys::Response = JsFuture::from(js::window()?.fetch_with_str(url))
-        .await?
-        .dyn_into()?;
-    if !response.ok() {
-        let message = format!("GET {url}: HTTP {}", response.status());
-        return Err(JsError::new(&message).into());
-    }
+    let response = js::fetch(url).await?;
     let buffer: ArrayBuffer = JsFuture::from(response.array_buffer()?).await?.dyn_into()?;
     let bytes = Uint8Array::new(&buffer).to_vec();
     Metainfo::from_bytes(&bytes).map_err(|e| JsError::new(&format!("{url}: {e}")).into())

@@ -47,6 +47,20 @@ pub fn window() -> Result<web_sys::Window, JsValue> {
     web_sys::window().ok_or_else(|| JsValue::from_str("no window: run Bitfleet on a page"))
 }
 
+/// `GET url`, failing on a network error or a status other than 2xx.
+pub async fn fetch(url: &str) -> Result<web_sys::Response, JsValue> {
+    let response: web_sys::Response =
+        wasm_bindgen_futures::JsFuture::from(window()?.fetch_with_str(url))
+            .await?
+            .dyn_into()?;
+    if response.ok() {
+        Ok(response)
+    } else {
+        let message = format!("GET {url}: HTTP {}", response.status());
+        Err(js_sys::Error::new(&message).into())
+    }
+}
+
 /// Whether this page may use the Origin Private File System (secure contexts only).
 pub fn has_opfs() -> bool {
     web_sys::window().is_some_and(|window| {

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use bitfleet_core::PeerId;
 use js_sys::{Array, Object};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::js::{self, get};
@@ -108,17 +108,8 @@ pub async fn fetch_rtc_config(url: &str) -> Object {
     js::object(&[("iceServers", servers)])
 }
 
-pub async fn fetch_json(url: &str) -> Result<JsValue, JsValue> {
-    let response: web_sys::Response = JsFuture::from(js::window()?.fetch_with_str(url))
-        .await?
-        .dyn_into()?;
-    if !response.ok() {
-        return Err(JsValue::from_str(&format!(
-            "GET {url}: HTTP {}",
-            response.status()
-        )));
-    }
-    JsFuture::from(response.json()?).await
+async fn fetch_json(url: &str) -> Result<JsValue, JsValue> {
+    JsFuture::from(js::fetch(url).await?.json()?).await
 }
 
 /// `ws(s)://` for the page's own server: where the intranet server runs its tracker.

@@ -216,26 +216,20 @@ impl Driver {
     fn attach_channel(&mut self, key: PeerKey, channel: RtcDataChannel) {
         channel.set_binary_type(RtcDataChannelType::Arraybuffer);
         channel.set_buffered_amount_low_threshold(BUFFER_LOW);
-        let handlers = [
-            (self.handler(key, Self::channel_opened), "open"),
-            (self.handler(key, Self::channel_message), "message"),
-            (self.handler(key, Self::channel_closed), "close"),
-            (self.handler(key, Self::channel_drained), "low"),
-        ];
-        let Some(conn) = self.conns.get_mut(&key) else {
-            return;
-        };
-        for (handler, event) in handlers {
-            let callback = Some(handler.as_ref().unchecked_ref());
-            match event {
-                "open" => channel.set_onopen(callback),
-                "message" => channel.set_onmessage(callback),
-                "close" => channel.set_onclose(callback),
-                _ => channel.set_onbufferedamountlow(callback),
-            }
-            conn.handlers.push(handler);
-        }
+        let on_open = self.handler(key, Self::channel_opened);
+        let on_message = self.handler(key, Self::channel_message);
+        let on_close = self.handler(key, Self::channel_closed);
+        let on_drained = self.handler(key, Self::channel_drained);
+        channel.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        channel.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        channel.set_onbufferedamountlow(Some(on_drained.as_ref().unchecked_ref()));
         let already_open = channel.ready_state() == RtcDataChannelState::Open;
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return clear_channel_handlers(&channel);
+        };
+        conn.handlers
+            .extend([on_open, on_message, on_close, on_drained]);
         conn.channel = Some(channel);
         if already_open {
             self.channel_opened(key, JsValue::UNDEFINED);

@@ -33,7 +33,7 @@ use crate::storage::{Store, StoreError};
 use conns::Conn;
 pub use engine::Engine;
 use events::Listeners;
-use signaling::TrackerSocket;
+use signaling::{Announcer, TrackerSocket};
 
 pub type DriverRef = Rc<RefCell<Driver>>;
 
@@ -197,7 +197,7 @@ impl Driver {
                 }
             }
             Action::Write { piece, data } => self.write_piece(piece, data),
-            Action::Announce { event, stats } => self.announce(event, stats),
+            Action::Announce { event, stats } => self.announce(event, stats, Announcer::Engine),
             Action::Completed => {
                 self.listeners.emit("done", self.status_object(now));
             }

@@ -21,6 +21,17 @@ use crate::js::{self, get, Timeout};
 const OFFERS_PER_ANNOUNCE: usize = 5;
 /// An offer nobody answered (or a connection signaling never brought up) is dropped after this.
 const SIGNALING_TIMEOUT: Duration = Duration::from_secs(50);
+/// First and longest wait before rejoining through a socket that closed between announces.
+const REJOIN_MIN: Duration = Duration::from_secs(5);
+const REJOIN_MAX: Duration = Duration::from_secs(60);
+
+/// Who an announce is for: the engine (it waits for the reply), or the driver rejoining the
+/// swarm after the socket dropped (no one waits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Announcer {
+    Engine,
+    Rejoin,
+}
 
 pub struct TrackerSocket {
     url: String,
@@ -29,6 +40,9 @@ pub struct TrackerSocket {
     outbox: Vec<String>,
     /// Announces sent whose reply the engine still waits for.
     awaiting: usize,
+    /// Rejoins since the socket last opened, and the next one's timer.
+    rejoins: u32,
+    rejoin: Option<Timeout>,
     handlers: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
@@ -39,6 +53,8 @@ impl TrackerSocket {
             ws: None,
             outbox: Vec::new(),
             awaiting: 0,
+            rejoins: 0,
+            rejoin: None,
             handlers: Vec::new(),
         }
     }
@@ -62,12 +78,19 @@ impl Drop for TrackerSocket {
 }
 
 impl Driver {
-    /// The engine wants an announce: make offers for the room we have, then send it.
-    pub(super) fn announce(&mut self, event: Option<AnnounceEvent>, stats: TransferStats) {
+    /// Announces: makes offers for the room we have, then sends them along.
+    pub(super) fn announce(
+        &mut self,
+        event: Option<AnnounceEvent>,
+        stats: TransferStats,
+        announcer: Announcer,
+    ) {
         if self.tracker.is_none() {
-            let now = js::now();
-            let error = "no WebSocket tracker for this torrent".to_owned();
-            return self.engine.announce_result(Err(error), now);
+            if announcer == Announcer::Engine {
+                let error = "no WebSocket tracker for this torrent".to_owned();
+                self.engine.announce_result(Err(error), js::now());
+            }
+            return;
         }
         let wanted = if event == Some(AnnounceEvent::Stopped) {
             0
@@ -77,7 +100,7 @@ impl Driver {
         let offering: Vec<(PeerKey, RtcPeerConnection)> =
             (0..wanted).map_while(|_| self.new_conn(true)).collect();
         if offering.is_empty() {
-            return self.send_announce(event, stats, Vec::new());
+            return self.send_announce(event, stats, announcer, Vec::new());
         }
         self.after(
             async move {
@@ -96,7 +119,7 @@ impl Driver {
                         Err(_) => this.close(key, now),
                     }
                 }
-                this.send_announce(event, stats, offers);
+                this.send_announce(event, stats, announcer, offers);
             },
         );
     }
@@ -105,6 +128,7 @@ impl Driver {
         &mut self,
         event: Option<AnnounceEvent>,
         stats: TransferStats,
+        announcer: Announcer,
         made: Vec<(PeerKey, SessionDescription)>,
     ) {
         let mut offers = Vec::with_capacity(made.len());
@@ -128,7 +152,7 @@ impl Driver {
             offers,
             answer: None,
         };
-        if event != Some(AnnounceEvent::Stopped) {
+        if announcer == Announcer::Engine && event != Some(AnnounceEvent::Stopped) {
             if let Some(tracker) = &mut self.tracker {
                 tracker.awaiting += 1;
             }
@@ -202,6 +226,7 @@ impl Driver {
         let Some(ws) = &tracker.ws else {
             return;
         };
+        tracker.rejoins = 0;
         for message in std::mem::take(&mut tracker.outbox) {
             if ws.send_with_str(&message).is_err() {
                 break;
@@ -209,18 +234,41 @@ impl Driver {
         }
     }
 
-    /// The socket is gone: announces in flight failed; the next announce reconnects.
+    /// The socket is gone. Announces in flight failed (the engine retries them); between
+    /// announces, we rejoin soon on our own, or no offers would reach us until the next one.
     fn tracker_closed(&mut self, _: (), _: JsValue) {
+        let rejoin = self.rejoin_callback();
         let Some(tracker) = &mut self.tracker else {
             return;
         };
         tracker.disconnect();
         tracker.outbox.clear();
         let failed = std::mem::take(&mut tracker.awaiting);
+        if failed == 0 {
+            let delay = REJOIN_MIN
+                .saturating_mul(2u32.saturating_pow(tracker.rejoins))
+                .min(REJOIN_MAX);
+            tracker.rejoins = tracker.rejoins.saturating_add(1);
+            tracker.rejoin = Timeout::new(delay, rejoin).ok();
+        }
         let now = js::now();
         for _ in 0..failed {
             let error = "the tracker connection closed".to_owned();
             self.engine.announce_result(Err(error), now);
+        }
+    }
+
+    fn rejoin_callback(&self) -> impl FnOnce() + 'static {
+        let me = self.me.clone();
+        move || {
+            if let Some(driver) = me.upgrade() {
+                let mut this = driver.borrow_mut();
+                if !this.stopped {
+                    let stats = this.engine.status(js::now()).transfer;
+                    this.announce(None, stats, Announcer::Rejoin);
+                    this.pump();
+                }
+            }
         }
     }
 
