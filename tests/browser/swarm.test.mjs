@@ -221,3 +221,35 @@ test("the page downloads a catalog entry and saves it", { timeout: 180_000 }, as
   assert.ok(Buffer.from(await readFile(path)).equals(Buffer.from(generate(PAYLOAD_LEN))), "saved bytes");
   assert.deepEqual(errors, []);
 });
+
+test("seeds rejoin a restarted tracker within seconds, and a newcomer finds them", { timeout: 180_000 }, async (t) => {
+  const before = await seedCount();
+  assert.ok(before >= 1, "the tracker knows the seeds");
+  tracker.kill("SIGTERM");
+  await new Promise((resolve) => tracker.once("exit", resolve));
+  const restarted = Date.now();
+  // The new tracker knows no one. Left to their engines, the seeds would announce again only
+  // at their next scheduled announce (30 s or more away); the driver rejoins after 5 s.
+  tracker = await startTracker();
+  let back = 0;
+  while (back < before && Date.now() - restarted < 10_000) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    back = await seedCount();
+  }
+  t.diagnostic(`${back} of ${before} seeds back ${Date.now() - restarted} ms after the restart`);
+  assert.equal(back, before, "every seed rejoined within 10 s");
+
+  const leecher = await peerPage(secureSite);
+  const fetched = await download(leecher);
+  t.diagnostic(summary(fetched));
+  assertDownloaded(fetched);
+  assert.deepEqual(leecher.errors, []);
+  assert.deepEqual(seeder.errors, []);
+});
+
+/** Seeds the tracker lists for the seeded torrent. */
+async function seedCount() {
+  const response = await fetch(`http://${HOST}:${TRACKER_PORT}/stats`);
+  const { swarms } = await response.json();
+  return swarms.find((swarm) => swarm.info_hash === seeded.infoHash)?.seeds ?? 0;
+}
