@@ -11,7 +11,7 @@ import { serveStatic, launchChromium, openPage, assertBuilt, webRoot, repo } fro
 const HOST = process.env.BITFLEET_NETNS_ADDR;
 const SERVER_BIN = process.env.BITFLEET_SERVER ?? join(repo, "target", "debug", "bitfleet-server");
 const TRACKER_PORT = 18080;
-const PAYLOAD_LEN = 6 * 1024 * 1024 + 12_345;
+const PAYLOAD_LEN = Number(process.env.BITFLEET_PAYLOAD_LEN ?? 6 * 1024 * 1024 + 12_345);
 
 let tracker;
 /** The page from localhost, a secure context: downloads go to the Origin Private File System. */
@@ -87,15 +87,15 @@ async function startTracker() {
 }
 
 /** A page in its own browser, with a client that uses the test's tracker. */
-async function peerPage(site) {
+async function peerPage(site, options = {}) {
   const chromium = await launchChromium();
   browsers.push(chromium);
   const opened = await openPage(chromium.browser, `${site.url}/`);
   await opened.page.evaluate(
-    ({ tracker }) => {
-      window.testClient = new window.bitfleet.Client({ trackers: [tracker], iceUrl: "/ice" });
+    ({ tracker, options }) => {
+      window.testClient = new window.bitfleet.Client({ trackers: [tracker], iceUrl: "/ice", ...options });
     },
-    { tracker: `ws://${HOST}:${TRACKER_PORT}/announce` },
+    { tracker: `ws://${HOST}:${TRACKER_PORT}/announce`, options },
   );
   return opened;
 }
@@ -245,6 +245,22 @@ test("seeds rejoin a restarted tracker within seconds, and a newcomer finds them
   assertDownloaded(fetched);
   assert.deepEqual(leecher.errors, []);
   assert.deepEqual(seeder.errors, []);
+});
+
+test("a torrent never holds more connections than its cap", { timeout: 180_000 }, async (t) => {
+  const seeds = await seedCount();
+  assert.ok(seeds >= 3, `enough seeds to exceed the cap: ${seeds}`);
+  const leecher = await peerPage(secureSite, { maxPeersPerTorrent: 2 });
+  const fetched = await download(leecher);
+  let open = 0;
+  let most = 0;
+  for (const peer of fetched.seen) {
+    if (peer.event === "connected") most = Math.max(most, ++open);
+    if (peer.event === "closed") open--;
+  }
+  t.diagnostic(`at most ${most} connections at once, with ${seeds} seeds in the swarm`);
+  assertDownloaded(fetched);
+  assert.ok(most >= 1 && most <= 2, `at most 2 connections at once, saw ${most}`);
 });
 
 /** Seeds the tracker lists for the seeded torrent. */
