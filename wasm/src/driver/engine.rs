@@ -1,6 +1,8 @@
 //! The engine a driver runs: a magnet link's metadata fetch, then the torrent. Both take the
 //! same events, so the driver feeds whichever is current through one interface.
 
+use std::net::SocketAddr;
+
 use bitfleet_core::engine::{Action, MetadataFetch, PeerInfo, PeerKey, Status, Torrent};
 use bitfleet_core::tracker::AnnounceResponse;
 use bitfleet_core::Instant;
@@ -43,6 +45,9 @@ impl Engine {
     }
     pub fn peer_closed(&mut self, key: PeerKey, now: Instant) {
         each!(self, e => e.peer_closed(key, now))
+    }
+    pub fn connect_failed(&mut self, addr: SocketAddr, now: Instant) {
+        each!(self, e => e.connect_failed(addr, now))
     }
     pub fn announce_result(&mut self, result: Result<AnnounceResponse, String>, now: Instant) {
         each!(self, e => e.announce_result(result, now))

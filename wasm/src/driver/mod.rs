@@ -31,7 +31,7 @@ use crate::page::Page;
 use crate::storage::{Store, StoreError};
 
 use conns::Conn;
-pub use engine::Engine;
+use engine::Engine;
 use events::Listeners;
 use signaling::{Announcer, TrackerSocket};
 
@@ -183,12 +183,8 @@ impl Driver {
         match action {
             Action::Send { peer, data } => self.send(peer, data, now),
             Action::Disconnect { peer, .. } => self.close(peer, now),
-            // Browsers cannot dial addresses; peers arrive through tracker offers.
-            Action::Connect { addr } => {
-                if let Engine::Run(torrent) = &mut self.engine {
-                    torrent.connect_failed(addr, now);
-                }
-            }
+            // Browsers cannot dial addresses (a magnet's `x.pe`); peers come through the tracker.
+            Action::Connect { addr } => self.engine.connect_failed(addr, now),
             Action::ReadBlock { peer, block } => self.read_block(peer, block),
             Action::Verify { piece, data } => {
                 if let Some(torrent) = self.engine.torrent_mut() {
