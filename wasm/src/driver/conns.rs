@@ -1,0 +1,469 @@
+//! Peer connections: one `RTCPeerConnection` each, with one ordered, reliable data channel that
+//! carries the unchanged BitTorrent peer protocol, 68-byte handshake first (WebTorrent's wire).
+
+use std::collections::VecDeque;
+
+use bitfleet_core::engine::{PeerInfo, PeerKey};
+use bitfleet_core::tracker::ws::OfferId;
+use bitfleet_core::wire::{Decoder, Handshake, DEFAULT_MAX_MESSAGE_LEN};
+use bitfleet_core::{Instant, PeerId};
+use bytes::Bytes;
+use js_sys::{Object, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{
+    RtcDataChannel, RtcDataChannelInit, RtcDataChannelState, RtcDataChannelType, RtcPeerConnection,
+    RtcPeerConnectionState,
+};
+
+use super::{rtc, Driver};
+use crate::js::{self, get, Timeout};
+use crate::page::{peer_kind, Slot};
+
+/// Largest data-channel message we send: what every WebRTC stack accepts.
+const MAX_MESSAGE: usize = 16 * 1024;
+/// We fill a channel's send buffer up to this much …
+const BUFFER_HIGH: u32 = 1 << 20;
+/// … and top it up when it drains below this (`bufferedamountlow`).
+const BUFFER_LOW: u32 = 64 * 1024;
+
+/// Counts bytes through a channel's send buffer, to tell the engine which ones left it.
+#[derive(Debug, Default)]
+struct Drain {
+    /// Bytes handed to the channel.
+    handed: u64,
+    /// Of those, bytes already reported as gone out.
+    reported: u64,
+}
+
+impl Drain {
+    fn handed(&mut self, bytes: usize) {
+        self.handed = self.handed.saturating_add(bytes as u64);
+    }
+
+    /// Bytes that left the buffer since last asked, given what it holds now.
+    fn take(&mut self, buffered: u64) -> usize {
+        let written = self.handed.saturating_sub(buffered);
+        let drained = written.saturating_sub(self.reported);
+        self.reported = self.reported.max(written);
+        usize::try_from(drained).unwrap_or(usize::MAX)
+    }
+}
+
+pub enum Phase {
+    /// Offer or answer in flight; the data channel is not open yet.
+    Signaling,
+    /// Our handshake is sent; theirs is buffering.
+    Handshaking(Vec<u8>),
+    /// The engine has the peer.
+    Connected,
+}
+
+type Handler = Closure<dyn FnMut(JsValue)>;
+
+pub struct Conn {
+    pub pc: RtcPeerConnection,
+    channel: Option<RtcDataChannel>,
+    outgoing: bool,
+    pub phase: Phase,
+    /// Their peer id: from the tracker while signaling, from the handshake once connected.
+    pub remote_id: Option<PeerId>,
+    address: Option<String>,
+    /// The offer this connection waits to be answered under.
+    pub offer_id: Option<OfferId>,
+    /// Closes a connection that signaling never brought up.
+    pub deadline: Option<Timeout>,
+    /// Bytes waiting for room in the channel's send buffer.
+    queue: VecDeque<Bytes>,
+    drain: Drain,
+    handlers: Vec<Handler>,
+    _slot: Slot,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(channel) = &self.channel {
+            clear_channel_handlers(channel);
+            channel.close();
+        }
+        self.pc.set_onconnectionstatechange(None);
+        self.pc.set_ondatachannel(None);
+        self.pc.close();
+    }
+}
+
+fn clear_channel_handlers(channel: &RtcDataChannel) {
+    channel.set_onopen(None);
+    channel.set_onmessage(None);
+    channel.set_onclose(None);
+    channel.set_onbufferedamountlow(None);
+}
+
+impl Conn {
+    /// Hands queued bytes to the channel while its buffer has room.
+    fn flush(&mut self) {
+        let Some(channel) = &self.channel else {
+            return;
+        };
+        if channel.ready_state() != RtcDataChannelState::Open {
+            return;
+        }
+        while channel.buffered_amount() < BUFFER_HIGH {
+            let Some(front) = self.queue.front_mut() else {
+                return;
+            };
+            let chunk = front.split_to(front.len().min(MAX_MESSAGE));
+            if front.is_empty() {
+                self.queue.pop_front();
+            }
+            // A failed send means the channel is closing; its close event follows.
+            if channel.send_with_u8_array(&chunk).is_err() {
+                return;
+            }
+            self.drain.handed(chunk.len());
+        }
+    }
+
+    /// Bytes that left the channel's buffer since last asked.
+    fn drained(&mut self) -> usize {
+        let buffered = self
+            .channel
+            .as_ref()
+            .map_or(0, |channel| channel.buffered_amount());
+        self.drain.take(u64::from(buffered))
+    }
+
+    /// For the page's peer list; only peers past the handshake.
+    pub fn describe(&self, key: PeerKey) -> Option<Object> {
+        if !matches!(self.phase, Phase::Connected) {
+            return None;
+        }
+        let id = self.remote_id?;
+        let client = String::from_utf8_lossy(id.0.get(..8).unwrap_or_default()).into_owned();
+        Some(js::object(&[
+            ("key", JsValue::from_f64(key.0 as f64)),
+            ("peerId", id.to_hex().into()),
+            ("client", client.into()),
+            ("kind", peer_kind(&id).into()),
+            (
+                "address",
+                self.address.as_deref().map_or(JsValue::NULL, JsValue::from),
+            ),
+            ("outgoing", self.outgoing.into()),
+        ]))
+    }
+}
+
+impl Driver {
+    /// Connections this torrent may still open, within its cap and the page's.
+    pub(super) fn room(&self) -> usize {
+        self.page
+            .max_per_torrent
+            .saturating_sub(self.conns.len())
+            .min(self.page.free_slots())
+    }
+
+    /// Whether some connection already is (or is becoming) one with this peer.
+    pub(super) fn knows_peer(&self, peer_id: &PeerId) -> bool {
+        self.conns
+            .values()
+            .any(|conn| conn.remote_id.as_ref() == Some(peer_id))
+    }
+
+    /// A new connection; the offering side creates the data channel, the answering side gets
+    /// it from the offer.
+    pub(super) fn new_conn(&mut self, outgoing: bool) -> Option<(PeerKey, RtcPeerConnection)> {
+        let slot = self.page.take_slot()?;
+        let pc =
+            RtcPeerConnection::new_with_configuration(self.page.rtc_config.unchecked_ref()).ok()?;
+        let key = self.new_key();
+        let on_state = self.handler(key, Self::connection_state_changed);
+        pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
+        let mut handlers = vec![on_state];
+        let channel = if outgoing {
+            let init = RtcDataChannelInit::new();
+            init.set_ordered(true);
+            Some(pc.create_data_channel_with_data_channel_dict("bitfleet", &init))
+        } else {
+            let on_channel = self.handler(key, Self::channel_arrived);
+            pc.set_ondatachannel(Some(on_channel.as_ref().unchecked_ref()));
+            handlers.push(on_channel);
+            None
+        };
+        self.conns.insert(
+            key,
+            Conn {
+                pc: pc.clone(),
+                channel: None,
+                outgoing,
+                phase: Phase::Signaling,
+                remote_id: None,
+                address: None,
+                offer_id: None,
+                deadline: None,
+                queue: VecDeque::new(),
+                drain: Drain::default(),
+                handlers,
+                _slot: slot,
+            },
+        );
+        if let Some(channel) = channel {
+            self.attach_channel(key, channel);
+        }
+        Some((key, pc))
+    }
+
+    fn attach_channel(&mut self, key: PeerKey, channel: RtcDataChannel) {
+        channel.set_binary_type(RtcDataChannelType::Arraybuffer);
+        channel.set_buffered_amount_low_threshold(BUFFER_LOW);
+        let on_open = self.handler(key, Self::channel_opened);
+        let on_message = self.handler(key, Self::channel_message);
+        let on_close = self.handler(key, Self::channel_closed);
+        let on_drained = self.handler(key, Self::channel_drained);
+        channel.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        channel.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        channel.set_onbufferedamountlow(Some(on_drained.as_ref().unchecked_ref()));
+        let already_open = channel.ready_state() == RtcDataChannelState::Open;
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return clear_channel_handlers(&channel);
+        };
+        conn.handlers
+            .extend([on_open, on_message, on_close, on_drained]);
+        conn.channel = Some(channel);
+        if already_open {
+            self.channel_opened(key, JsValue::UNDEFINED);
+        }
+    }
+
+    /// A browser callback that runs `on` on the driver, deferred, then pumps.
+    pub(super) fn handler<K: Copy + 'static>(
+        &self,
+        arg: K,
+        on: fn(&mut Driver, K, JsValue),
+    ) -> Closure<dyn FnMut(JsValue)> {
+        let me = self.me.clone();
+        Closure::new(move |event: JsValue| {
+            let me = me.clone();
+            js::defer(move || {
+                if let Some(driver) = me.upgrade() {
+                    let mut this = driver.borrow_mut();
+                    if !this.stopped {
+                        on(&mut this, arg, event);
+                        this.pump();
+                    }
+                }
+            });
+        })
+    }
+
+    fn channel_arrived(&mut self, key: PeerKey, event: JsValue) {
+        if let Ok(channel) = get(&event, "channel").dyn_into::<RtcDataChannel>() {
+            self.attach_channel(key, channel);
+        }
+    }
+
+    fn connection_state_changed(&mut self, key: PeerKey, _: JsValue) {
+        let Some(conn) = self.conns.get(&key) else {
+            return;
+        };
+        if matches!(
+            conn.pc.connection_state(),
+            RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
+        ) {
+            self.close(key, js::now());
+        }
+    }
+
+    fn channel_opened(&mut self, key: PeerKey, _: JsValue) {
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        if !matches!(conn.phase, Phase::Signaling) {
+            return;
+        }
+        conn.phase = Phase::Handshaking(Vec::with_capacity(Handshake::LEN));
+        conn.deadline = None;
+        let mut handshake = Vec::with_capacity(Handshake::LEN);
+        Handshake::new(self.info_hash, self.page.peer_id).encode(&mut handshake);
+        self.send(key, Bytes::from(handshake), js::now());
+    }
+
+    fn channel_message(&mut self, key: PeerKey, event: JsValue) {
+        let data = get(&event, "data");
+        let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() else {
+            // Text frames are not part of the protocol.
+            return self.close(key, js::now());
+        };
+        let bytes = Uint8Array::new(&buffer).to_vec();
+        let now = js::now();
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        match &mut conn.phase {
+            Phase::Connected => self.engine.peer_data(key, &bytes, now),
+            Phase::Handshaking(buffer) => {
+                buffer.extend_from_slice(&bytes);
+                let buffered = std::mem::take(buffer);
+                self.handshake_received(key, buffered, now);
+            }
+            Phase::Signaling => {}
+        }
+    }
+
+    /// Checks what is buffered of the peer's handshake; once whole, hands the peer to the
+    /// engine along with whatever followed it.
+    fn handshake_received(&mut self, key: PeerKey, buffered: Vec<u8>, now: Instant) {
+        let mut decoder = Decoder::new(DEFAULT_MAX_MESSAGE_LEN);
+        let split = buffered.len().min(Handshake::LEN);
+        let (head, rest) = buffered.split_at(split);
+        decoder.extend(head);
+        let handshake = match decoder.next_handshake() {
+            Err(_) => return self.close(key, now),
+            Ok(None) => {
+                if let Some(conn) = self.conns.get_mut(&key) {
+                    conn.phase = Phase::Handshaking(buffered);
+                }
+                return;
+            }
+            Ok(Some(handshake)) => handshake,
+        };
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        if handshake.info_hash != self.info_hash {
+            return self.close(key, now);
+        }
+        conn.phase = Phase::Connected;
+        conn.remote_id = Some(handshake.peer_id);
+        let info = PeerInfo {
+            addr: None,
+            peer_id: handshake.peer_id,
+            supports_fast: handshake.supports_fast(),
+            supports_extensions: handshake.supports_extensions(),
+            outgoing: conn.outgoing,
+        };
+        let pc = conn.pc.clone();
+        if !self.engine.peer_connected(key, info, now) {
+            // Refused (a duplicate, ourselves, over the cap): the engine never knew it.
+            if let Some(conn) = self.conns.get_mut(&key) {
+                conn.phase = Phase::Signaling;
+            }
+            return self.close(key, now);
+        }
+        if let Some(peer) = self.conns.get(&key).and_then(|conn| conn.describe(key)) {
+            self.listeners.emit("peer", with_event(peer, "connected"));
+        }
+        if !rest.is_empty() {
+            self.engine.peer_data(key, rest, now);
+        }
+        self.after(
+            async move { rtc::remote_address(&pc).await },
+            move |this, address, _| {
+                let Some(conn) = this.conns.get_mut(&key) else {
+                    return;
+                };
+                conn.address = address;
+                if let Some(peer) = conn.describe(key) {
+                    this.listeners.emit("peer", with_event(peer, "updated"));
+                }
+            },
+        );
+    }
+
+    fn channel_closed(&mut self, key: PeerKey, _: JsValue) {
+        self.close(key, js::now());
+    }
+
+    fn channel_drained(&mut self, key: PeerKey, _: JsValue) {
+        let now = js::now();
+        if let Some(conn) = self.conns.get_mut(&key) {
+            conn.flush();
+            let drained = conn.drained();
+            self.engine.peer_written(key, drained, now);
+        }
+    }
+
+    /// Reports every channel's drained bytes (`bufferedamountlow` only fires on a crossing).
+    pub(super) fn account_drained(&mut self, now: Instant) {
+        for (key, conn) in &mut self.conns {
+            conn.flush();
+            let drained = conn.drained();
+            if drained > 0 {
+                self.engine.peer_written(*key, drained, now);
+            }
+        }
+    }
+
+    pub(super) fn send(&mut self, key: PeerKey, data: Bytes, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        conn.queue.push_back(data);
+        conn.flush();
+        let drained = conn.drained();
+        if drained > 0 && matches!(conn.phase, Phase::Connected) {
+            self.engine.peer_written(key, drained, now);
+        }
+    }
+
+    /// Drops a connection; the engine hears of it if it had the peer.
+    pub(super) fn close(&mut self, key: PeerKey, now: Instant) {
+        let Some(conn) = self.conns.remove(&key) else {
+            return;
+        };
+        if let Some(offer_id) = conn.offer_id {
+            self.offers.remove(&offer_id);
+        }
+        if matches!(conn.phase, Phase::Connected) {
+            if let Some(peer) = conn.describe(key) {
+                self.listeners.emit("peer", with_event(peer, "closed"));
+            }
+            self.engine.peer_closed(key, now);
+        }
+    }
+}
+
+fn with_event(peer: Object, event: &str) -> Object {
+    js::set(&peer, "event", &event.into());
+    peer
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Drain;
+
+    proptest! {
+        /// Whatever order sends and buffer readings come in, the reports add up to exactly what
+        /// left the buffer, and never to more than was handed over.
+        #[test]
+        fn drained_bytes_are_reported_once(steps in proptest::collection::vec((0usize..70_000, 0u64..=100), 1..40)) {
+            let mut drain = Drain::default();
+            let mut handed = 0u64;
+            let mut in_buffer = 0u64;
+            let mut reported = 0u64;
+            for (send, percent_left) in steps {
+                drain.handed(send);
+                handed += send as u64;
+                // The buffer only shrinks on its own; sends grow it.
+                in_buffer = (in_buffer + send as u64) * percent_left / 100;
+                reported += drain.take(in_buffer) as u64;
+                prop_assert_eq!(reported, handed - in_buffer);
+            }
+            reported += drain.take(0) as u64;
+            prop_assert_eq!(reported, handed);
+        }
+    }
+
+    #[test]
+    fn a_buffer_reading_that_grew_reports_nothing() {
+        let mut drain = Drain::default();
+        drain.handed(100);
+        assert_eq!(drain.take(40), 60);
+        // A stale, larger reading must not make bytes "undrain".
+        assert_eq!(drain.take(90), 0);
+        assert_eq!(drain.take(0), 40);
+    }
+}
