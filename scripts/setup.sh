@@ -4,6 +4,8 @@
 #   - the wasm32-unknown-unknown Rust target (bitfleet-core must build for browsers)
 #   - python libtorrent (required: the interop tests and the benchmark use it as a stock peer)
 #   - transmission-cli (optional for now: a second stock client)
+#   - Debian's chromium and iproute2 (the browser tests run headless Chromium in a network
+#     namespace), node/npm for their driver
 set -euo pipefail
 
 PYTHON=${BITFLEET_PYTHON:-python3}
@@ -52,3 +54,15 @@ if command -v transmission-cli >/dev/null; then
 else
     apt_install transmission-cli || log "warning: transmission-cli not installed (optional)"
 fi
+
+if command -v chromium >/dev/null; then
+    log "chromium: present"
+else
+    apt_install chromium
+fi
+if command -v ip >/dev/null; then
+    log "iproute2: present"
+else
+    apt_install iproute2
+fi
+command -v npm >/dev/null || apt_install nodejs npm

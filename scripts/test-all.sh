@@ -26,6 +26,9 @@ cargo test --workspace --release --no-fail-fast
 step "cargo build bitfleet-core for wasm32-unknown-unknown"
 cargo build -p bitfleet-core --target wasm32-unknown-unknown
 
+step "browser tests (headless Chromium, WebRTC inside a network namespace)"
+tests/browser/run.sh
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
