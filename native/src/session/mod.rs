@@ -5,6 +5,8 @@ mod announce;
 mod clock;
 mod engine;
 mod listener;
+mod resume;
+mod roaming;
 mod task;
 
 use std::collections::HashMap;
@@ -24,6 +26,8 @@ use tokio::task::JoinHandle;
 pub use announce::http_client;
 use announce::Announcer;
 use engine::Engine;
+use resume::ResumeWriter;
+use roaming::NetworkWatch;
 use task::{Data, Event, MagnetPlan, TorrentTask};
 
 use crate::storage::Storage;
@@ -40,6 +44,8 @@ pub struct TorrentOptions {
     pub seed_when_complete: bool,
     /// Addresses to try at once (`--peer`).
     pub peers: Vec<SocketAddr>,
+    /// Keep resume data next to the download (see `storage::resume`) as pieces are written.
+    pub keep_resume: bool,
 }
 
 /// What progress displays see of a running torrent.
@@ -130,6 +136,14 @@ impl Session {
         // Served to magnet-link peers (BEP 9).
         config.metadata = Some(Bytes::from(metainfo.info_bytes.clone()));
         let complete = have.is_full();
+        let resume = options.keep_resume.then(|| {
+            ResumeWriter::new(
+                info.clone(),
+                storage.layout().clone(),
+                metainfo.info_hash,
+                have.clone(),
+            )
+        });
         let torrent = Torrent::new(
             info.clone(),
             metainfo.info_hash,
@@ -151,9 +165,10 @@ impl Session {
             Engine::Running(Box::new(torrent)),
             Some(data),
             None,
+            resume,
             metainfo.trackers(),
             report,
-            options.peers,
+            options,
         )
     }
 
@@ -175,9 +190,10 @@ impl Session {
             Engine::Fetching(Box::new(fetch)),
             None,
             Some(plan),
+            None,
             magnet.trackers.clone(),
             Report::default(),
-            options.peers,
+            options,
         )
     }
 
@@ -189,14 +205,16 @@ impl Session {
         config
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn spawn(
         &self,
         engine: Engine,
         data: Option<Data>,
         magnet: Option<MagnetPlan>,
+        resume: Option<ResumeWriter>,
         trackers: Vec<String>,
         report: Report,
-        initial_peers: Vec<SocketAddr>,
+        options: TorrentOptions,
     ) -> TorrentHandle {
         let info_hash = engine.info_hash();
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
@@ -207,6 +225,9 @@ impl Session {
             engine,
             data,
             magnet,
+            keep_resume: options.keep_resume,
+            resume,
+            network: NetworkWatch::default(),
             announcer: Announcer::new(trackers, info_hash, self.peer_id, self.port),
             peer_id: self.peer_id,
             events_tx,
@@ -218,7 +239,7 @@ impl Session {
         };
         let router = self.router.clone();
         let join = tokio::spawn(async move {
-            task.run(initial_peers, stop_rx).await;
+            task.run(options.peers, stop_rx).await;
             router.remove(&info_hash);
         });
         TorrentHandle {

@@ -1,0 +1,178 @@
+//! Keeps a torrent's resume data current while it downloads: at most once a second, and at the
+//! stop. A piece is listed only once its write returned and the files it touches were flushed
+//! (fsync) before the resume file naming it replaced the old one, so after a crash or
+//! `kill -9` the resume data may lag behind the disk but never claims a piece that is not there.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bitfleet_core::metainfo::Info;
+use bitfleet_core::{Bitfield, InfoHash};
+
+use crate::storage::resume::{self, FileStamp, ResumeData};
+use crate::storage::Layout;
+
+/// The task's side: what has been written, what the next save must flush.
+pub(super) struct ResumeWriter {
+    saver: Arc<Saver>,
+    /// Pieces written (and so claimable once flushed): what the next save lists.
+    claimed: Bitfield,
+    /// Files written since the last save was started: it must flush them.
+    unflushed: BTreeSet<usize>,
+    /// Files written during this run: the final save flushes them all, in case an earlier save
+    /// is still under way or failed.
+    touched: BTreeSet<usize>,
+    writes_in_flight: usize,
+    saving: bool,
+    seq: u64,
+}
+
+/// One save's instructions.
+pub(super) struct Snapshot {
+    saver: Arc<Saver>,
+    seq: u64,
+    clean: bool,
+    have: Bitfield,
+    flush: Vec<usize>,
+}
+
+/// The blocking side, shared by successive saves, which it runs one at a time.
+struct Saver {
+    info: Arc<Info>,
+    layout: Arc<Layout>,
+    info_hash: InfoHash,
+    state: Mutex<SaverState>,
+}
+
+#[derive(Default)]
+struct SaverState {
+    /// Latest save written; an older snapshot that runs late is dropped.
+    last_seq: u64,
+    /// Stamps of every file, taken after its last flush; empty until the first save.
+    stamps: Vec<Option<FileStamp>>,
+}
+
+impl ResumeWriter {
+    /// `have`: the pieces already on disk and verified at start.
+    pub fn new(info: Arc<Info>, layout: Arc<Layout>, info_hash: InfoHash, have: Bitfield) -> Self {
+        Self {
+            saver: Arc::new(Saver {
+                info,
+                layout,
+                info_hash,
+                state: Mutex::default(),
+            }),
+            claimed: have,
+            unflushed: BTreeSet::new(),
+            touched: BTreeSet::new(),
+            writes_in_flight: 0,
+            saving: false,
+            seq: 0,
+        }
+    }
+
+    pub fn write_started(&mut self) {
+        self.writes_in_flight += 1;
+    }
+
+    /// A write returned; a failed one may still have changed its files.
+    pub fn write_finished(&mut self, piece: u32, ok: bool) {
+        self.writes_in_flight = self.writes_in_flight.saturating_sub(1);
+        let size = self.saver.info.piece_size(piece);
+        for span in self.saver.info.file_spans(piece, 0, size) {
+            self.unflushed.insert(span.file);
+            self.touched.insert(span.file);
+        }
+        if ok {
+            self.claimed.set(piece);
+        }
+    }
+
+    /// The periodic save, when something was written since the last one and none is running.
+    pub fn snapshot_if_due(&mut self) -> Option<Snapshot> {
+        if self.saving || self.unflushed.is_empty() {
+            return None;
+        }
+        self.saving = true;
+        let flush = std::mem::take(&mut self.unflushed).into_iter().collect();
+        Some(self.snapshot(false, flush))
+    }
+
+    /// A periodic save ended; on failure the next one flushes everything written so far.
+    pub fn saved(&mut self, result: Result<(), String>) {
+        self.saving = false;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "saving resume data failed");
+            self.unflushed.extend(self.touched.iter().copied());
+        }
+    }
+
+    /// The save at the stop: clean when no write is still under way.
+    pub fn final_snapshot(&mut self) -> Snapshot {
+        let flush = self.touched.iter().copied().collect();
+        let clean = self.writes_in_flight == 0;
+        self.snapshot(clean, flush)
+    }
+
+    fn snapshot(&mut self, clean: bool, flush: Vec<usize>) -> Snapshot {
+        self.seq += 1;
+        Snapshot {
+            saver: self.saver.clone(),
+            seq: self.seq,
+            clean,
+            have: self.claimed.clone(),
+            flush,
+        }
+    }
+}
+
+impl Snapshot {
+    /// Flushes the files, then atomically replaces the resume file (blocking).
+    pub fn save(self) -> Result<(), String> {
+        let saver = &self.saver;
+        let mut state = saver.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.seq <= state.last_seq {
+            return Ok(());
+        }
+        let files = saver.info.files.len();
+        let first_save = state.stamps.len() != files;
+        if first_save {
+            state.stamps = (0..files)
+                .map(|f| saver.stamp(f))
+                .collect::<Result<_, _>>()?;
+        }
+        for &file in &self.flush {
+            let Some(path) = saver.layout.path(file) else {
+                continue; // pad files are never written
+            };
+            match File::open(path).and_then(|f| f.sync_all()) {
+                Ok(()) => {}
+                // Never created: no piece of it can be listed either.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+            if let Some(stamp) = state.stamps.get_mut(file) {
+                *stamp = saver.stamp(file)?;
+            }
+        }
+        let data = ResumeData {
+            info_hash: saver.info_hash,
+            clean: self.clean,
+            have: self.have,
+            files: state.stamps.clone(),
+        };
+        resume::save(saver.layout.root(), &data).map_err(|e| e.to_string())?;
+        state.last_seq = self.seq;
+        Ok(())
+    }
+}
+
+impl Saver {
+    fn stamp(&self, file: usize) -> Result<Option<FileStamp>, String> {
+        match self.layout.path(file) {
+            None => Ok(None),
+            Some(path) => FileStamp::of(path).map_err(|e| format!("{}: {e}", path.display())),
+        }
+    }
+}
