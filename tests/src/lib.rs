@@ -11,6 +11,7 @@ pub mod files;
 pub mod net;
 pub mod process;
 pub mod python;
+pub mod resume_file;
 
 use std::time::Duration;
 

@@ -133,7 +133,7 @@ fn open_and_restore(
     let restored = storage::restore(&storage, &metainfo.info_hash, recheck, on_piece)?;
     tracing::info!(
         from_resume = restored.from_resume,
-        hashed = restored.hashed,
+        checked = restored.checked,
         have = restored.have.count_ones(),
         elapsed = ?started.elapsed(),
         "pieces on disk"

@@ -26,6 +26,9 @@ pub(super) struct ResumeWriter {
     writes_in_flight: usize,
     saving: bool,
     seq: u64,
+    /// No save yet in this run. The first one, at once, records the pieces found at start and
+    /// that the files are being written again (the data is no longer clean).
+    first: bool,
 }
 
 /// One save's instructions.
@@ -69,6 +72,7 @@ impl ResumeWriter {
             writes_in_flight: 0,
             saving: false,
             seq: 0,
+            first: true,
         }
     }
 
@@ -89,13 +93,21 @@ impl ResumeWriter {
         }
     }
 
-    /// The periodic save, when something was written since the last one and none is running.
+    /// The periodic save, when something was written since the last one (or this run has not
+    /// saved yet) and none is running.
     pub fn snapshot_if_due(&mut self) -> Option<Snapshot> {
-        if self.saving || self.unflushed.is_empty() {
+        if self.saving || (self.unflushed.is_empty() && !self.first) {
             return None;
         }
         self.saving = true;
-        let flush = std::mem::take(&mut self.unflushed).into_iter().collect();
+        let flush = if std::mem::take(&mut self.first) {
+            // Pieces found on disk at start may have been written just before a crash and
+            // never flushed: flush every file before listing them.
+            self.unflushed.clear();
+            (0..self.saver.info.files.len()).collect()
+        } else {
+            std::mem::take(&mut self.unflushed).into_iter().collect()
+        };
         Some(self.snapshot(false, flush))
     }
 
@@ -110,7 +122,11 @@ impl ResumeWriter {
 
     /// The save at the stop: clean when no write is still under way.
     pub fn final_snapshot(&mut self) -> Snapshot {
-        let flush = self.touched.iter().copied().collect();
+        let flush = if self.first {
+            (0..self.saver.info.files.len()).collect()
+        } else {
+            self.touched.iter().copied().collect()
+        };
         let clean = self.writes_in_flight == 0;
         self.snapshot(clean, flush)
     }

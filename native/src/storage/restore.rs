@@ -15,8 +15,8 @@ use super::{Storage, StorageError};
 pub struct Restored {
     pub have: Bitfield,
     pub stamps: Vec<Option<FileStamp>>,
-    /// Pieces read and hashed to get there.
-    pub hashed: usize,
+    /// Pieces checked to get there (hashed, unless never written at all).
+    pub checked: usize,
     /// Whether the resume data was used.
     pub from_resume: bool,
 }
@@ -44,7 +44,7 @@ pub fn restore(
         Ok(Restored {
             have,
             stamps: stamps.clone(),
-            hashed: info.piece_count() as usize,
+            checked: info.piece_count() as usize,
             from_resume: false,
         })
     };
@@ -86,7 +86,7 @@ pub fn restore(
     Ok(Restored {
         have,
         stamps,
-        hashed: candidates.len(),
+        checked: candidates.len(),
         from_resume: true,
     })
 }

@@ -300,10 +300,10 @@ mod restore {
         tamper(&storage, 2, 1, true);
         let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
         assert!(restored.from_resume);
-        assert_eq!(restored.hashed, 0);
+        assert_eq!(restored.checked, 0);
         assert!(restored.have.is_full());
         let rechecked = crate::storage::restore(&storage, &HASH, true, &|| {}).unwrap();
-        assert_eq!(rechecked.hashed, pieces as usize);
+        assert_eq!(rechecked.checked, pieces as usize);
         assert!(
             !rechecked.have.get(0),
             "byte 6 of the payload is in piece 0"
@@ -319,7 +319,7 @@ mod restore {
         tamper(&storage, 4, 20, false);
         let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
         assert_eq!(crate::storage::pieces_of_file(storage.info(), 4), 2..5);
-        assert_eq!(restored.hashed, 3);
+        assert_eq!(restored.checked, 3);
         assert_eq!(
             ones(&restored.have),
             [0, 1, 2, 4],
@@ -334,7 +334,7 @@ mod restore {
         have.set(1);
         save(&storage, true, have);
         let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
-        assert_eq!(restored.hashed, 0);
+        assert_eq!(restored.checked, 0);
         assert_eq!(ones(&restored.have), [1]);
     }
 
@@ -345,7 +345,7 @@ mod restore {
         have.set(1);
         save(&storage, false, have);
         let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
-        assert_eq!(restored.hashed, 4, "the unlisted pieces");
+        assert_eq!(restored.checked, 4, "the unlisted pieces");
         assert!(restored.have.is_full());
     }
 
