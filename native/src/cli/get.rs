@@ -57,6 +57,7 @@ pub async fn run(args: GetArgs) -> anyhow::Result<()> {
         seed_when_complete: args.seed_after,
         peers: args.peer.resolve_peers().await?,
         keep_resume: true,
+        found_on_disk: None,
     };
     let handle = match source {
         Source::Torrent(metainfo) => start_torrent(&session, &metainfo, &args, options).await?,
@@ -108,7 +109,7 @@ async fn start_torrent(
     session: &Session,
     metainfo: &Metainfo,
     args: &GetArgs,
-    options: TorrentOptions,
+    mut options: TorrentOptions,
 ) -> anyhow::Result<TorrentHandle> {
     let (out, recheck, owned) = (args.out.clone(), args.recheck, metainfo.clone());
     let pieces = metainfo.info.piece_count();
@@ -116,6 +117,7 @@ async fn start_torrent(
         open_and_restore(&out, &owned, recheck, tick)
     })
     .await?;
+    options.found_on_disk = Some(restored.found);
     Ok(session.add_torrent(metainfo, storage, restored.have, options))
 }
 

@@ -46,6 +46,9 @@ pub struct TorrentOptions {
     pub peers: Vec<SocketAddr>,
     /// Keep resume data next to the download (see `storage::resume`) as pieces are written.
     pub keep_resume: bool,
+    /// The pieces of `have` a check found on disk rather than resume data listing them (they
+    /// may not be flushed yet); `None`: all of them.
+    pub found_on_disk: Option<Bitfield>,
 }
 
 /// What progress displays see of a running torrent.
@@ -142,6 +145,7 @@ impl Session {
                 storage.layout().clone(),
                 metainfo.info_hash,
                 have.clone(),
+                options.found_on_disk.as_ref().unwrap_or(&have),
             )
         });
         let torrent = Torrent::new(
@@ -160,12 +164,12 @@ impl Session {
         let data = Data {
             info,
             storage: Arc::new(Mutex::new(storage)),
+            resume,
         };
         self.spawn(
             Engine::Running(Box::new(torrent)),
             Some(data),
             None,
-            resume,
             metainfo.trackers(),
             report,
             options,
@@ -190,7 +194,6 @@ impl Session {
             Engine::Fetching(Box::new(fetch)),
             None,
             Some(plan),
-            None,
             magnet.trackers.clone(),
             Report::default(),
             options,
@@ -205,13 +208,11 @@ impl Session {
         config
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn spawn(
         &self,
         engine: Engine,
         data: Option<Data>,
         magnet: Option<MagnetPlan>,
-        resume: Option<ResumeWriter>,
         trackers: Vec<String>,
         report: Report,
         options: TorrentOptions,
@@ -226,7 +227,6 @@ impl Session {
             data,
             magnet,
             keep_resume: options.keep_resume,
-            resume,
             network: NetworkWatch::default(),
             announcer: Announcer::new(trackers, info_hash, self.peer_id, self.port),
             peer_id: self.peer_id,

@@ -20,8 +20,8 @@ pub(super) struct ResumeWriter {
     claimed: Bitfield,
     /// Files written since the last save was started: it must flush them.
     unflushed: BTreeSet<usize>,
-    /// Files written during this run: the final save flushes them all, in case an earlier save
-    /// is still under way or failed.
+    /// Files written during this run (or holding pieces found unlisted at start): the final
+    /// save flushes them all, in case an earlier save is still under way or failed.
     touched: BTreeSet<usize>,
     writes_in_flight: usize,
     saving: bool,
@@ -57,9 +57,17 @@ struct SaverState {
 }
 
 impl ResumeWriter {
-    /// `have`: the pieces already on disk and verified at start.
-    pub fn new(info: Arc<Info>, layout: Arc<Layout>, info_hash: InfoHash, have: Bitfield) -> Self {
-        Self {
+    /// `have`: the pieces already on disk and verified at start; `found`: those of them a check
+    /// found rather than resume data listing them — perhaps written just before a crash and
+    /// never flushed, so their files are flushed before they are listed.
+    pub fn new(
+        info: Arc<Info>,
+        layout: Arc<Layout>,
+        info_hash: InfoHash,
+        have: Bitfield,
+        found: &Bitfield,
+    ) -> Self {
+        let mut writer = Self {
             saver: Arc::new(Saver {
                 info,
                 layout,
@@ -73,7 +81,11 @@ impl ResumeWriter {
             saving: false,
             seq: 0,
             first: true,
+        };
+        for piece in found.iter_ones() {
+            writer.files_changed(piece);
         }
+        writer
     }
 
     pub fn write_started(&mut self) {
@@ -83,13 +95,18 @@ impl ResumeWriter {
     /// A write returned; a failed one may still have changed its files.
     pub fn write_finished(&mut self, piece: u32, ok: bool) {
         self.writes_in_flight = self.writes_in_flight.saturating_sub(1);
+        self.files_changed(piece);
+        if ok {
+            self.claimed.set(piece);
+        }
+    }
+
+    /// The files holding `piece` must be flushed before it is listed.
+    fn files_changed(&mut self, piece: u32) {
         let size = self.saver.info.piece_size(piece);
         for span in self.saver.info.file_spans(piece, 0, size) {
             self.unflushed.insert(span.file);
             self.touched.insert(span.file);
-        }
-        if ok {
-            self.claimed.set(piece);
         }
     }
 
@@ -100,14 +117,8 @@ impl ResumeWriter {
             return None;
         }
         self.saving = true;
-        let flush = if std::mem::take(&mut self.first) {
-            // Pieces found on disk at start may have been written just before a crash and
-            // never flushed: flush every file before listing them.
-            self.unflushed.clear();
-            (0..self.saver.info.files.len()).collect()
-        } else {
-            std::mem::take(&mut self.unflushed).into_iter().collect()
-        };
+        self.first = false;
+        let flush = std::mem::take(&mut self.unflushed).into_iter().collect();
         Some(self.snapshot(false, flush))
     }
 
@@ -122,11 +133,7 @@ impl ResumeWriter {
 
     /// The save at the stop: clean when no write is still under way.
     pub fn final_snapshot(&mut self) -> Snapshot {
-        let flush = if self.first {
-            (0..self.saver.info.files.len()).collect()
-        } else {
-            self.touched.iter().copied().collect()
-        };
+        let flush = self.touched.iter().copied().collect();
         let clean = self.writes_in_flight == 0;
         self.snapshot(clean, flush)
     }

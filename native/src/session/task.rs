@@ -66,6 +66,8 @@ pub(super) struct Prepared {
 pub(super) struct Data {
     pub info: Arc<Info>,
     pub storage: Arc<Mutex<Storage>>,
+    /// Keeps the resume data current (`get` only).
+    pub resume: Option<ResumeWriter>,
 }
 
 /// What a magnet link's fetch needs to become a torrent.
@@ -89,7 +91,6 @@ pub(super) struct TorrentTask {
     pub magnet: Option<MagnetPlan>,
     /// Keeps resume data in the download folder (`get`), once the data is known.
     pub keep_resume: bool,
-    pub resume: Option<ResumeWriter>,
     pub network: NetworkWatch,
     pub announcer: Announcer,
     pub peer_id: PeerId,
@@ -146,7 +147,7 @@ impl TorrentTask {
                 match joined {
                     Ok(Event::Announced(result)) => self.engine.announce_result(result, now()),
                     Ok(Event::Written { piece, ok }) => {
-                        if let Some(resume) = &mut self.resume {
+                        if let Some(resume) = self.resume() {
                             resume.write_finished(piece, ok);
                         }
                     }
@@ -158,7 +159,7 @@ impl TorrentTask {
             tracing::debug!("gave up waiting for the stopped announce");
         }
         self.peers.clear();
-        if let Some(resume) = &mut self.resume {
+        if let Some(resume) = self.resume() {
             let snapshot = resume.final_snapshot();
             match tokio::task::spawn_blocking(move || snapshot.save()).await {
                 Ok(Ok(())) => {}
@@ -169,9 +170,13 @@ impl TorrentTask {
         self.publish();
     }
 
+    fn resume(&mut self) -> Option<&mut ResumeWriter> {
+        self.data.as_mut()?.resume.as_mut()
+    }
+
     /// Starts a periodic save of the resume data if pieces were written since the last one.
     fn save_resume(&mut self) {
-        if let Some(snapshot) = self.resume.as_mut().and_then(ResumeWriter::snapshot_if_due) {
+        if let Some(snapshot) = self.resume().and_then(ResumeWriter::snapshot_if_due) {
             self.work
                 .spawn_blocking(move || Event::ResumeSaved(snapshot.save()));
         }
@@ -229,13 +234,13 @@ impl TorrentTask {
             Event::BlockRead { peer, block, data } => self.engine.block_read(peer, block, data, at),
             Event::Verified { piece, valid } => self.engine.piece_verified(piece, valid, at),
             Event::Written { piece, ok } => {
-                if let Some(resume) = &mut self.resume {
+                if let Some(resume) = self.resume() {
                     resume.write_finished(piece, ok);
                 }
                 self.engine.piece_written(piece, ok, at);
             }
             Event::ResumeSaved(result) => {
-                if let Some(resume) = &mut self.resume {
+                if let Some(resume) = self.resume() {
                     resume.saved(result);
                 }
             }
@@ -329,7 +334,7 @@ impl TorrentTask {
                 let Some(storage) = self.data.as_ref().map(|d| d.storage.clone()) else {
                     return;
                 };
-                if let Some(resume) = &mut self.resume {
+                if let Some(resume) = self.resume() {
                     resume.write_started();
                 }
                 self.work.spawn_blocking(move || {
@@ -387,19 +392,21 @@ impl TorrentTask {
         } = *prepared;
         let info = storage.info().clone();
         let metadata = Bytes::from(metainfo.info_bytes.clone());
-        if self.keep_resume {
-            self.resume = Some(ResumeWriter::new(
+        let resume = self.keep_resume.then(|| {
+            ResumeWriter::new(
                 info.clone(),
                 storage.layout().clone(),
                 metainfo.info_hash,
                 have.clone(),
-            ));
-        }
+                &have,
+            )
+        });
         let torrent = fetch.into_torrent(info.clone(), metadata, have, random_seed(), now());
         self.engine = Engine::Running(Box::new(torrent));
         self.data = Some(Data {
             info,
             storage: Arc::new(Mutex::new(storage)),
+            resume,
         });
         self.report
             .send_modify(|report| report.metainfo = Some(Arc::new(metainfo)));

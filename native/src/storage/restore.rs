@@ -14,6 +14,8 @@ use super::{Storage, StorageError};
 #[derive(Debug)]
 pub struct Restored {
     pub have: Bitfield,
+    /// The pieces of `have` found by checking rather than listed by the resume data.
+    pub found: Bitfield,
     pub stamps: Vec<Option<FileStamp>>,
     /// Pieces checked to get there (hashed, unless never written at all).
     pub checked: usize,
@@ -42,6 +44,7 @@ pub fn restore(
             }
         };
         Ok(Restored {
+            found: have.clone(),
             have,
             stamps: stamps.clone(),
             checked: info.piece_count() as usize,
@@ -79,12 +82,14 @@ pub fn restore(
         }
     }
     let candidates: Vec<u32> = unsure.iter_ones().collect();
-    let mut have = check_pieces(info, layout, &candidates, Holes::Absent, on_piece)?;
+    let found = check_pieces(info, layout, &candidates, Holes::Absent, on_piece)?;
+    let mut have = found.clone();
     for piece in saved.have.iter_ones().filter(|&p| !unsure.get(p)) {
         have.set(piece);
     }
     Ok(Restored {
         have,
+        found,
         stamps,
         checked: candidates.len(),
         from_resume: true,
