@@ -3,18 +3,19 @@
 //! what the seed sent in all stays within the payload plus what can be in flight at each kill.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use bitfleet_core::metainfo::Metainfo;
+use bitfleet_core::metainfo::{Info, Metainfo};
 use bitfleet_tests::resume_file::{read_claims, wrong_pieces};
 use bitfleet_tests::{
     bitfleet, bitfleet_create, bitfleet_seed, compare_trees, loopback, temp_dir, uneven_tree,
     write_payload, Line, Proc, TIMEOUT_QUICK, TIMEOUT_TRANSFER,
 };
 use nix::sys::signal::Signal;
+use tempfile::TempDir;
 
 const PAYLOAD: u64 = 16 << 20;
 const PIECE_LENGTH: u64 = 64 << 10;
@@ -68,31 +69,118 @@ fn get_command(torrent: &Path, out: &Path, seed_port: u16) -> Command {
     cmd
 }
 
+/// A payload, its torrent and a capped seed of it.
+struct Swarm {
+    tmp: TempDir,
+    data: PathBuf,
+    torrent: PathBuf,
+    info_hash: String,
+    info: Info,
+    seed: Proc,
+    seed_port: u16,
+}
+
+impl Swarm {
+    fn start(label: &str, up_limit: u64) -> Swarm {
+        let tmp = temp_dir(label).unwrap();
+        let data = tmp.path().join("data");
+        write_payload(&data.join("fleet"), 77, &uneven_tree(PAYLOAD).unwrap()).unwrap();
+        let torrent = tmp.path().join("fleet.torrent");
+        let created = bitfleet_create(
+            &data.join("fleet"),
+            &torrent,
+            &["--piece-length", &PIECE_LENGTH.to_string()],
+        )
+        .unwrap();
+        let info = Metainfo::from_bytes(&fs::read(&torrent).unwrap())
+            .unwrap()
+            .info;
+        let mut seed = bitfleet_seed(
+            "seed",
+            &torrent,
+            &data,
+            &["--up-limit", &up_limit.to_string()],
+        )
+        .unwrap();
+        let seed_port = seed.wait_started(TIMEOUT_QUICK).unwrap().port;
+        Swarm {
+            tmp,
+            data,
+            torrent,
+            info_hash: created.info_hash,
+            info,
+            seed,
+            seed_port,
+        }
+    }
+
+    fn get(&self, name: &str, out: &Path, extra: &[&str]) -> Proc {
+        let mut cmd = get_command(&self.torrent, out, self.seed_port);
+        cmd.args(extra);
+        Proc::spawn(name, cmd).unwrap()
+    }
+
+    fn assert_identical(&self, out: &Path) {
+        compare_trees(&self.data.join("fleet"), &out.join("fleet")).unwrap();
+    }
+}
+
+#[test]
+fn recheck_finds_damage_the_resume_data_cannot_see() {
+    let swarm = Swarm::start("recheck", 0);
+    let out = swarm.tmp.path().join("out");
+    let mut first = swarm.get("first download", &out, &[]);
+    first.wait_complete(TIMEOUT_TRANSFER).unwrap();
+    assert!(first.wait_exit(TIMEOUT_QUICK).unwrap().success());
+
+    // Damage a byte behind bitfleet's back and put the mtime back: size and mtime match, so
+    // the resume data is trusted and nothing is read...
+    let victim = out.join("fleet/big.bin");
+    let mtime = fs::metadata(&victim).unwrap().modified().unwrap();
+    let mut bytes = fs::read(&victim).unwrap();
+    bytes[1000] ^= 0xff;
+    fs::write(&victim, bytes).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let mut trusting = swarm.get("trusting restart", &out, &[]);
+    trusting.wait_complete(TIMEOUT_QUICK).unwrap();
+    assert!(trusting.wait_exit(TIMEOUT_QUICK).unwrap().success());
+    assert_eq!(startup_field(&trusting.stderr(), "checked"), Some("0"));
+
+    // ...until --recheck hashes everything, finds the bad piece and fetches it again.
+    let mut rechecking = swarm.get("rechecking restart", &out, &["--recheck"]);
+    let done = rechecking.wait_complete(TIMEOUT_TRANSFER).unwrap();
+    assert!(rechecking.wait_exit(TIMEOUT_QUICK).unwrap().success());
+    assert_eq!(
+        startup_field(&rechecking.stderr(), "from_resume"),
+        Some("false")
+    );
+    assert_eq!(
+        found_at_start(&rechecking.stderr()),
+        swarm.info.piece_count() - 1
+    );
+    assert_eq!(
+        done.downloaded, PIECE_LENGTH,
+        "only the damaged piece is fetched"
+    );
+    swarm.assert_identical(&out);
+}
+
 #[test]
 fn sigkilled_download_resumes_without_refetching_or_lying() {
-    let tmp = temp_dir("resume").unwrap();
-    let data = tmp.path().join("data");
-    write_payload(&data.join("fleet"), 77, &uneven_tree(PAYLOAD).unwrap()).unwrap();
-    let torrent = tmp.path().join("fleet.torrent");
-    let created = bitfleet_create(
-        &data.join("fleet"),
-        &torrent,
-        &["--piece-length", &PIECE_LENGTH.to_string()],
-    )
-    .unwrap();
-    let info = Metainfo::from_bytes(&fs::read(&torrent).unwrap())
-        .unwrap()
-        .info;
-
-    let mut seed = bitfleet_seed(
-        "seed",
-        &torrent,
-        &data,
-        &["--up-limit", &UP_LIMIT.to_string()],
-    )
-    .unwrap();
-    let seed_port = seed.wait_started(TIMEOUT_QUICK).unwrap().port;
-
+    let Swarm {
+        tmp,
+        data,
+        torrent,
+        info_hash,
+        info,
+        mut seed,
+        seed_port,
+    } = Swarm::start("resume", UP_LIMIT);
     let out = tmp.path().join("out");
     let mut rng = fastrand::Rng::with_seed(RNG_SEED);
     let mut kills = 0;
@@ -100,7 +188,7 @@ fn sigkilled_download_resumes_without_refetching_or_lying() {
     // Pieces the previous run had reported stored: a restart must find every one of them.
     let mut stored_before_kill = 0;
     while kills < KILLS {
-        let had_resume = read_claims(&out, &created.info_hash).unwrap().is_some();
+        let had_resume = read_claims(&out, &info_hash).unwrap().is_some();
         let mut leecher = Proc::spawn(
             format!("leecher run {kills}"),
             get_command(&torrent, &out, seed_port),
@@ -131,7 +219,7 @@ fn sigkilled_download_resumes_without_refetching_or_lying() {
             "run {kills} found {found} pieces on disk, but the run before had stored {stored_before_kill}"
         );
         stored_before_kill = last_reported_have(&leecher);
-        let claims = read_claims(&out, &created.info_hash).unwrap();
+        let claims = read_claims(&out, &info_hash).unwrap();
         let claimed = claims.as_ref().map_or(0, |c| c.have.count_ones());
         if let Some(claims) = &claims {
             let wrong = wrong_pieces(&info, &out, &claims.have).unwrap();
@@ -167,7 +255,7 @@ fn sigkilled_download_resumes_without_refetching_or_lying() {
         "the final run lost stored pieces"
     );
     compare_trees(&data.join("fleet"), &out.join("fleet")).unwrap();
-    let claims = read_claims(&out, &created.info_hash).unwrap().unwrap();
+    let claims = read_claims(&out, &info_hash).unwrap().unwrap();
     assert!(claims.clean && claims.have.is_full(), "{claims:?}");
 
     let sent = seed.stop(TIMEOUT_QUICK).unwrap().uploaded;

@@ -186,12 +186,17 @@ impl TorrentTask {
     /// network, has the engine re-announce and redial at once.
     fn check_network(&mut self) {
         let at = now();
+        // Many connections share a few local addresses: probe each address once.
+        let mut lost = HashMap::new();
         let dead: Vec<PeerKey> = self
             .peers
             .iter()
             .filter(|(_, c)| {
-                c.local_addr()
-                    .is_some_and(|local| !roaming::is_local(local))
+                c.local_addr().is_some_and(|local| {
+                    *lost
+                        .entry(local.ip())
+                        .or_insert_with(|| !roaming::is_local(local))
+                })
             })
             .map(|(key, _)| *key)
             .collect();
