@@ -12,7 +12,7 @@ use bitfleet_core::metainfo::{Info, Metainfo};
 use bitfleet_tests::resume_file::{read_claims, wrong_pieces};
 use bitfleet_tests::{
     bitfleet, bitfleet_create, bitfleet_seed, compare_trees, loopback, temp_dir, uneven_tree,
-    write_payload, Line, Proc, TIMEOUT_QUICK, TIMEOUT_TRANSFER,
+    write_payload, Event, Line, Proc, TIMEOUT_QUICK, TIMEOUT_TRANSFER,
 };
 use nix::sys::signal::Signal;
 use tempfile::TempDir;
@@ -125,49 +125,70 @@ impl Swarm {
     }
 }
 
+/// Flips a byte of `piece` in the download, then puts the file's mtime back: to a size and
+/// mtime comparison the file is unchanged.
+fn damage_unseen(info: &Info, out: &Path, piece: u32) {
+    let span = info.file_spans(piece, 0, info.piece_size(piece))[0];
+    let file = &info.files[span.file];
+    let path = file
+        .path
+        .iter()
+        .fold(out.join(&info.name), |p, c| p.join(c));
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[span.file_offset as usize] ^= 0xff;
+    fs::write(&path, bytes).unwrap();
+    let handle = fs::File::options().write(true).open(&path).unwrap();
+    handle.set_modified(mtime).unwrap();
+}
+
+/// SIGTERM before completion: a graceful stop (`get` then exits 1, "interrupted").
+fn interrupt(proc: &mut Proc) {
+    proc.signal(Signal::SIGTERM).unwrap();
+    proc.wait_stopped(TIMEOUT_QUICK).unwrap();
+    proc.wait_exit(TIMEOUT_QUICK).unwrap();
+}
+
 #[test]
 fn recheck_finds_damage_the_resume_data_cannot_see() {
-    let swarm = Swarm::start("recheck", 0);
+    let swarm = Swarm::start("recheck", UP_LIMIT);
     let out = swarm.tmp.path().join("out");
-    let mut first = swarm.get("first download", &out, &[]);
-    first.wait_complete(TIMEOUT_TRANSFER).unwrap();
-    assert!(first.wait_exit(TIMEOUT_QUICK).unwrap().success());
-
-    // Damage a byte behind bitfleet's back and put the mtime back: size and mtime match, so
-    // the resume data is trusted and nothing is read...
-    let victim = out.join("fleet/big.bin");
-    let mtime = fs::metadata(&victim).unwrap().modified().unwrap();
-    let mut bytes = fs::read(&victim).unwrap();
-    bytes[1000] ^= 0xff;
-    fs::write(&victim, bytes).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&victim)
-        .unwrap()
-        .set_modified(mtime)
+    let mut first = swarm.get("first run", &out, &[]);
+    let pieces = first.wait_started(TIMEOUT_QUICK).unwrap().pieces;
+    first
+        .wait_for("half the pieces", TIMEOUT_TRANSFER, |line| match line {
+            Line::Event(Event::Progress(stats)) => (stats.have >= pieces / 2).then_some(()),
+            _ => None,
+        })
         .unwrap();
-    let mut trusting = swarm.get("trusting restart", &out, &[]);
-    trusting.wait_complete(TIMEOUT_QUICK).unwrap();
-    assert!(trusting.wait_exit(TIMEOUT_QUICK).unwrap().success());
-    assert_eq!(startup_field(&trusting.stderr(), "checked"), Some("0"));
+    interrupt(&mut first);
+    let claims = read_claims(&out, &swarm.info_hash).unwrap().unwrap();
+    assert!(claims.clean, "a graceful stop leaves clean resume data");
+    let victim = claims.have.iter_ones().nth(3).unwrap();
+    damage_unseen(&swarm.info, &out, victim);
 
-    // ...until --recheck hashes everything, finds the bad piece and fetches it again.
+    // Resume data and file stamps agree: the restart trusts them and reads nothing...
+    let mut trusting = swarm.get("trusting restart", &out, &[]);
+    trusting.wait_started(TIMEOUT_QUICK).unwrap();
+    interrupt(&mut trusting);
+    assert_eq!(startup_field(&trusting.stderr(), "checked"), Some("0"));
+    assert_eq!(found_at_start(&trusting.stderr()), claims.have.count_ones());
+
+    // ...until --recheck hashes everything and finds the damaged piece, fetched again.
+    let listed = read_claims(&out, &swarm.info_hash).unwrap().unwrap().have;
+    assert!(listed.get(victim));
     let mut rechecking = swarm.get("rechecking restart", &out, &["--recheck"]);
     let done = rechecking.wait_complete(TIMEOUT_TRANSFER).unwrap();
     assert!(rechecking.wait_exit(TIMEOUT_QUICK).unwrap().success());
-    assert_eq!(
-        startup_field(&rechecking.stderr(), "from_resume"),
-        Some("false")
-    );
-    assert_eq!(
-        found_at_start(&rechecking.stderr()),
-        swarm.info.piece_count() - 1
-    );
-    assert_eq!(
-        done.downloaded, PIECE_LENGTH,
-        "only the damaged piece is fetched"
-    );
+    let stderr = rechecking.stderr();
+    assert_eq!(startup_field(&stderr, "from_resume"), Some("false"));
+    assert_eq!(found_at_start(&stderr), listed.count_ones() - 1);
+    assert_eq!(done.have, pieces);
     swarm.assert_identical(&out);
+    assert!(
+        read_claims(&out, &swarm.info_hash).unwrap().is_none(),
+        "a finished download keeps no resume data"
+    );
 }
 
 #[test]
@@ -255,8 +276,10 @@ fn sigkilled_download_resumes_without_refetching_or_lying() {
         "the final run lost stored pieces"
     );
     compare_trees(&data.join("fleet"), &out.join("fleet")).unwrap();
-    let claims = read_claims(&out, &info_hash).unwrap().unwrap();
-    assert!(claims.clean && claims.have.is_full(), "{claims:?}");
+    assert!(
+        read_claims(&out, &info_hash).unwrap().is_none(),
+        "a finished download keeps no resume data"
+    );
 
     let sent = seed.stop(TIMEOUT_QUICK).unwrap().uploaded;
     let bound = PAYLOAD + kills as u64 * in_flight_allowance();

@@ -2,6 +2,7 @@
 //! stop. A piece is listed only once its write returned and the files it touches were flushed
 //! (fsync) before the resume file naming it replaced the old one, so after a crash or
 //! `kill -9` the resume data may lag behind the disk but never claims a piece that is not there.
+//! Once every piece is stored, the resume file is removed instead.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -151,7 +152,8 @@ impl ResumeWriter {
 }
 
 impl Snapshot {
-    /// Flushes the files, then atomically replaces the resume file (blocking).
+    /// Flushes the files, then atomically replaces the resume file, or removes it once the
+    /// download is complete (blocking).
     pub fn save(self) -> Result<(), String> {
         let saver = &self.saver;
         let mut state = saver.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -178,6 +180,11 @@ impl Snapshot {
             if let Some(stamp) = state.stamps.get_mut(file) {
                 *stamp = saver.stamp(file)?;
             }
+        }
+        if self.have.is_full() {
+            resume::remove(saver.layout.root(), &saver.info_hash).map_err(|e| e.to_string())?;
+            state.last_seq = self.seq;
+            return Ok(());
         }
         let data = ResumeData {
             info_hash: saver.info_hash,

@@ -2,8 +2,10 @@
 //! mtime) when that was recorded, so a restart can trust it without hashing.
 //!
 //! It lives next to the torrent's data, at `DIR/.<info-hash hex>.bitfleet-resume` (temporary
-//! copy: the same name plus `.tmp`). No torrent can clash with it: a torrent's top-level name
-//! would have to spell out its own info-hash, a SHA-1 preimage.
+//! copy: the same name plus `.tmp`), while the download is unfinished; once every piece is
+//! stored it is removed, leaving DIR with the torrent's files only (a finished download that is
+//! started again is checked like a first start). No torrent can clash with it: a torrent's
+//! top-level name would have to spell out its own info-hash, a SHA-1 preimage.
 //!
 //! Format (integers big-endian): `BFRESUME`, version `1`, flags (bit 0: clean — written at a
 //! graceful stop, after every write of the run), the 20-byte info-hash, the piece count (u32)
@@ -110,6 +112,21 @@ pub fn save(root: &Path, data: &ResumeData) -> Result<(), ResumeError> {
     File::open(root)
         .and_then(|dir| dir.sync_all())
         .map_err(io_err(root))
+}
+
+/// Removes the resume file (a finished download needs none); no file is fine.
+pub fn remove(root: &Path, info_hash: &InfoHash) -> Result<(), ResumeError> {
+    let path = resume_path(root, info_hash);
+    match fs::remove_file(&path) {
+        Ok(()) => File::open(root)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|source| ResumeError::Io {
+                path: root.to_owned(),
+                source,
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(ResumeError::Io { path, source }),
+    }
 }
 
 pub fn encode(data: &ResumeData) -> Vec<u8> {
@@ -251,6 +268,9 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, [format!(".{}.bitfleet-resume", "07".repeat(20))]);
+        remove(dir.path(), &data.info_hash).unwrap();
+        assert_eq!(load(dir.path(), &data.info_hash).unwrap(), None);
+        remove(dir.path(), &data.info_hash).unwrap();
     }
 
     #[test]
