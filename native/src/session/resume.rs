@@ -132,6 +132,15 @@ impl ResumeWriter {
         }
     }
 
+    /// The save when the last piece is stored: every file written is flushed, and the resume
+    /// data, no longer needed, removed.
+    pub fn completion_snapshot(&mut self) -> Snapshot {
+        self.first = false;
+        self.unflushed.clear();
+        let flush = self.touched.iter().copied().collect();
+        self.snapshot(false, flush)
+    }
+
     /// The save at the stop: clean when no write is still under way.
     pub fn final_snapshot(&mut self) -> Snapshot {
         let flush = self.touched.iter().copied().collect();

@@ -52,6 +52,8 @@ pub(super) enum Event {
     },
     Announced(Result<AnnounceResponse, String>),
     ResumeSaved(Result<(), String>),
+    /// Every piece is stored: the files were flushed and the resume data removed.
+    CompletionSaved(Result<(), String>),
     /// A magnet link's torrent, parsed and with its storage checked.
     Prepared(Result<Box<Prepared>, String>),
 }
@@ -151,6 +153,7 @@ impl TorrentTask {
                             resume.write_finished(piece, ok);
                         }
                     }
+                    Ok(Event::CompletionSaved(result)) => self.completion_saved(result),
                     _ => {}
                 }
             }
@@ -244,6 +247,7 @@ impl TorrentTask {
                 }
                 self.engine.piece_written(piece, ok, at);
             }
+            Event::CompletionSaved(result) => self.completion_saved(result),
             Event::ResumeSaved(result) => {
                 if let Some(resume) = self.resume() {
                     resume.saved(result);
@@ -355,14 +359,30 @@ impl TorrentTask {
                 self.work.spawn(async move { Event::Announced(call.await) });
             }
             Action::MetadataReceived { info } => self.prepare(info),
-            Action::Completed => {
-                let status = self.engine.status(now());
-                self.report.send_modify(|report| {
-                    report.status = status;
-                    report.complete = true;
-                });
-            }
+            // Complete means stored: with resume data kept, once the files are flushed.
+            Action::Completed => match self.resume().map(ResumeWriter::completion_snapshot) {
+                Some(snapshot) => {
+                    self.work
+                        .spawn_blocking(move || Event::CompletionSaved(snapshot.save()));
+                }
+                None => self.report_complete(),
+            },
         }
+    }
+
+    fn completion_saved(&mut self, result: Result<(), String>) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "flushing the finished download failed");
+        }
+        self.report_complete();
+    }
+
+    fn report_complete(&self) {
+        let status = self.engine.status(now());
+        self.report.send_modify(|report| {
+            report.status = status;
+            report.complete = true;
+        });
     }
 
     /// Parses fetched metadata and opens the torrent's storage, off the task.
