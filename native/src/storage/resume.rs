@@ -95,9 +95,7 @@ pub fn load(root: &Path, info_hash: &InfoHash) -> Result<Option<ResumeData>, Res
 /// complete and on disk.
 pub fn save(root: &Path, data: &ResumeData) -> Result<(), ResumeError> {
     let path = resume_path(root, &data.info_hash);
-    let mut tmp = path.clone().into_os_string();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let tmp = temporary_path(&path);
     let io_err = |path: &Path| {
         let path = path.to_owned();
         move |source| ResumeError::Io { path, source }
@@ -114,19 +112,30 @@ pub fn save(root: &Path, data: &ResumeData) -> Result<(), ResumeError> {
         .map_err(io_err(root))
 }
 
-/// Removes the resume file (a finished download needs none); no file is fine.
+/// Where a save writes before renaming.
+fn temporary_path(path: &Path) -> PathBuf {
+    let mut tmp = path.to_owned().into_os_string();
+    tmp.push(".tmp");
+    PathBuf::from(tmp)
+}
+
+/// Removes the resume file, and any temporary copy a crash mid-save left (a finished download
+/// needs none); no file is fine.
 pub fn remove(root: &Path, info_hash: &InfoHash) -> Result<(), ResumeError> {
     let path = resume_path(root, info_hash);
-    match fs::remove_file(&path) {
-        Ok(()) => File::open(root)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|source| ResumeError::Io {
-                path: root.to_owned(),
-                source,
-            }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(ResumeError::Io { path, source }),
+    for path in [temporary_path(&path), path] {
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ResumeError::Io { path, source }),
+        }
     }
+    File::open(root)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| ResumeError::Io {
+            path: root.to_owned(),
+            source,
+        })
 }
 
 pub fn encode(data: &ResumeData) -> Vec<u8> {
@@ -268,8 +277,15 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, [format!(".{}.bitfleet-resume", "07".repeat(20))]);
+        // A crash mid-save leaves the temporary copy: removal takes it too.
+        fs::write(
+            temporary_path(&resume_path(dir.path(), &data.info_hash)),
+            b"half",
+        )
+        .unwrap();
         remove(dir.path(), &data.info_hash).unwrap();
         assert_eq!(load(dir.path(), &data.info_hash).unwrap(), None);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
         remove(dir.path(), &data.info_hash).unwrap();
     }
 
