@@ -9,8 +9,10 @@ pub mod bins;
 pub mod events;
 pub mod files;
 pub mod net;
+pub mod netns;
 pub mod process;
 pub mod python;
+pub mod resume_file;
 
 use std::time::Duration;
 

@@ -97,6 +97,15 @@ impl AddressBook {
         }
     }
 
+    /// Makes every address not currently in use dialable now, failures forgiven: after our own
+    /// network changed, past failures and closes say nothing about the new path.
+    pub fn retry_all_now(&mut self, now: Instant) {
+        for entry in self.entries.iter_mut().filter(|e| e.state == State::Idle) {
+            entry.failures = 0;
+            entry.ready_at = now;
+        }
+    }
+
     pub fn forget(&mut self, addr: SocketAddr) {
         self.entries.retain(|e| e.addr != addr);
     }
@@ -136,6 +145,32 @@ mod tests {
             book.next_to_dial(at(10_000)),
             None,
             "a was dropped, b is connected"
+        );
+    }
+
+    #[test]
+    fn network_change_forgives_failures_and_closes() {
+        let mut book = AddressBook::default();
+        let [a, b, c]: [SocketAddr; 3] =
+            ["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"].map(|s| s.parse().unwrap());
+        for x in [a, b, c] {
+            book.add(x, at(0));
+        }
+        assert_eq!(book.next_to_dial(at(0)), Some(a));
+        book.failed(a, at(0));
+        assert_eq!(book.next_to_dial(at(0)), Some(b));
+        book.connected(b);
+        book.closed(b, at(0));
+        assert_eq!(book.next_to_dial(at(0)), Some(c));
+        book.connected(c);
+        assert_eq!(book.next_to_dial(at(0)), None, "backing off");
+        book.retry_all_now(at(0));
+        assert_eq!(book.next_to_dial(at(0)), Some(a));
+        assert_eq!(book.next_to_dial(at(0)), Some(b));
+        assert_eq!(
+            book.next_to_dial(at(0)),
+            None,
+            "a live connection is not redialed"
         );
     }
 }

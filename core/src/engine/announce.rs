@@ -85,6 +85,12 @@ impl AnnounceSchedule {
         self.next = Some(now + wait);
     }
 
+    /// Announce as soon as the one under way (if any) is done: our address changed, so the
+    /// trackers must learn the new one.
+    pub fn due_now(&mut self, now: Instant) {
+        self.next = Some(now);
+    }
+
     pub fn next_due(&self) -> Option<Instant> {
         if self.in_flight.is_some() {
             None

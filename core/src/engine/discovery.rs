@@ -31,6 +31,12 @@ impl Discovery {
         self.announce.completed(now);
     }
 
+    /// Our address changed (another network): re-announce and redial at once.
+    pub fn network_changed(&mut self, now: Instant) {
+        self.announce.due_now(now);
+        self.addresses.retry_all_now(now);
+    }
+
     pub fn add(&mut self, addrs: &[SocketAddr], now: Instant) {
         for addr in addrs.iter().filter(|a| !self.banned.contains(a)) {
             self.addresses.add(*addr, now);

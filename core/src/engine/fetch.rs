@@ -118,6 +118,12 @@ impl MetadataFetch {
         self.dial_more(now);
     }
 
+    /// The machine's address changed: announce at the next tick, redial without back-off.
+    pub fn network_changed(&mut self, now: Instant) {
+        self.discovery.network_changed(now);
+        self.dial_more(now);
+    }
+
     pub fn connect_failed(&mut self, addr: SocketAddr, now: Instant) {
         self.discovery.connect_failed(addr, now);
         self.dial_more(now);

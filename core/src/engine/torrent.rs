@@ -157,6 +157,17 @@ impl Torrent {
         self.dial_more(now);
     }
 
+    /// The machine's address changed (the driver noticed; connections on the old address are
+    /// closed by it): announce the new address now and redial known peers without back-off.
+    pub fn network_changed(&mut self, now: Instant) {
+        if !self.running {
+            return;
+        }
+        self.discovery.network_changed(now);
+        self.announce_if_due(now);
+        self.dial_more(now);
+    }
+
     pub fn announce_result(&mut self, result: Result<AnnounceResponse, String>, now: Instant) {
         self.discovery
             .announce_result(result, self.peers.len(), now);
@@ -240,17 +251,22 @@ impl Torrent {
         }
     }
 
-    /// Two connections to the same peer (both dialed each other): keep the one dialed by the
-    /// side with the smaller peer id, a rule both ends apply alike. Returns whether the new
-    /// connection stays.
+    /// Two connections to the same peer. Both dialed each other: keep the one dialed by the
+    /// side with the smaller peer id, a rule both ends apply alike. Dialed the same way twice:
+    /// the dialer gave the old one up (typically its address changed and the old connection
+    /// is dead without our knowing), so the new one stays. Returns whether the new one stays.
     fn resolve_duplicate(&mut self, info: &PeerInfo, now: Instant) -> bool {
-        let Some((&old, _)) = self
+        let Some((&old, old_peer)) = self
             .peers
             .iter()
             .find(|(_, p)| p.info.peer_id == info.peer_id)
         else {
             return true;
         };
+        if old_peer.info.outgoing == info.outgoing {
+            self.disconnect(old, DisconnectReason::NotUseful, now);
+            return true;
+        }
         let dialer_of_new = if info.outgoing {
             self.config.peer_id
         } else {

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use bitfleet_core::magnet::Magnet;
@@ -12,7 +13,7 @@ use super::seed::read_torrent_file;
 use super::{no_limit_if_zero, rate::parse_rate, swarm, PeerArgs};
 use crate::progress::Progress;
 use crate::session::{http_client, Session, TorrentHandle, TorrentOptions};
-use crate::storage::{self, Access, Storage};
+use crate::storage::{self, Access, Restored, Storage};
 
 /// A .torrent larger than this is refused before it is parsed.
 const MAX_TORRENT_FILE: usize = 64 << 20;
@@ -27,6 +28,10 @@ pub struct GetArgs {
     /// Keep seeding once complete, until SIGINT/SIGTERM.
     #[arg(long)]
     seed_after: bool,
+    /// Hash every piece on disk at start instead of trusting the resume data
+    /// (DIR/.<info-hash>.bitfleet-resume).
+    #[arg(long)]
+    recheck: bool,
     /// Download cap in bytes/s (suffix K, M or G; 0 for none).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     down_limit: Option<u64>,
@@ -51,6 +56,8 @@ pub async fn run(args: GetArgs) -> anyhow::Result<()> {
         download_limit: no_limit_if_zero(args.down_limit),
         seed_when_complete: args.seed_after,
         peers: args.peer.resolve_peers().await?,
+        keep_resume: true,
+        found_on_disk: None,
     };
     let handle = match source {
         Source::Torrent(metainfo) => start_torrent(&session, &metainfo, &args, options).await?,
@@ -61,9 +68,11 @@ pub async fn run(args: GetArgs) -> anyhow::Result<()> {
                     Err(e) => tracing::warn!(%peer, error = %e, "ignoring the magnet's peer"),
                 }
             }
-            let out = args.out.clone();
+            let (out, recheck) = (args.out.clone(), args.recheck);
             let prepare = Box::new(move |metainfo: &Metainfo| {
-                open_and_check(&out, metainfo).map_err(|e| format!("{e:#}"))
+                open_and_restore(&out, metainfo, recheck, &|| {})
+                    .map(|(storage, restored)| (storage, restored.have))
+                    .map_err(|e| format!("{e:#}"))
             });
             session.add_magnet(&magnet, options, prepare)
         }
@@ -100,27 +109,38 @@ async fn start_torrent(
     session: &Session,
     metainfo: &Metainfo,
     args: &GetArgs,
-    options: TorrentOptions,
+    mut options: TorrentOptions,
 ) -> anyhow::Result<TorrentHandle> {
-    let storage = Storage::open(
-        &args.out,
-        Arc::new(metainfo.info.clone()),
-        Access::ReadWrite,
-    )
-    .with_context(|| format!("opening {}", args.out.display()))?;
-    let have = swarm::check(&storage, args.peer.mode()).await?;
-    Ok(session.add_torrent(metainfo, storage, have, options))
+    let (out, recheck, owned) = (args.out.clone(), args.recheck, metainfo.clone());
+    let pieces = metainfo.info.piece_count();
+    let (storage, restored) = swarm::with_check_bar(pieces, args.peer.mode(), move |tick| {
+        open_and_restore(&out, &owned, recheck, tick)
+    })
+    .await?;
+    options.found_on_disk = Some(restored.found);
+    Ok(session.add_torrent(metainfo, storage, restored.have, options))
 }
 
-/// The storage of a magnet link's torrent and the pieces already in it (blocking).
-fn open_and_check(
+/// Opens the download's storage and finds the pieces already in it, from the resume data
+/// where possible (blocking).
+fn open_and_restore(
     out: &Path,
     metainfo: &Metainfo,
-) -> anyhow::Result<(Storage, bitfleet_core::Bitfield)> {
+    recheck: bool,
+    on_piece: &(dyn Fn() + Sync),
+) -> anyhow::Result<(Storage, Restored)> {
+    let started = Instant::now();
     let storage = Storage::open(out, Arc::new(metainfo.info.clone()), Access::ReadWrite)
         .with_context(|| format!("opening {}", out.display()))?;
-    let have = storage::check(storage.info(), storage.layout(), &|| {})?;
-    Ok((storage, have))
+    let restored = storage::restore(&storage, &metainfo.info_hash, recheck, on_piece)?;
+    tracing::info!(
+        from_resume = restored.from_resume,
+        checked = restored.checked,
+        have = restored.have.count_ones(),
+        elapsed = ?started.elapsed(),
+        "pieces on disk"
+    );
+    Ok((storage, restored))
 }
 
 /// The torrent behind a `get` argument.

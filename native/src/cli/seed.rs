@@ -53,6 +53,8 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         download_limit: None,
         seed_when_complete: true,
         peers: args.peer.resolve_peers().await?,
+        keep_resume: false,
+        found_on_disk: None,
     };
     let mut progress = Progress::new(args.peer.mode());
     let handle = session.add_torrent(&metainfo, storage, have, options);

@@ -47,8 +47,22 @@ impl Shutdown {
 pub async fn check(storage: &Storage, mode: Mode) -> anyhow::Result<Bitfield> {
     let info = storage.info().clone();
     let layout = storage.layout().clone();
+    let pieces = info.piece_count();
+    with_check_bar(pieces, mode, move |tick| {
+        storage::check(&info, &layout, tick).map_err(Into::into)
+    })
+    .await
+}
+
+/// Runs a piece check on a blocking thread; `job` calls its argument once per piece checked,
+/// which moves a bar over `pieces` in `Mode::Bar`.
+pub async fn with_check_bar<T: Send + 'static>(
+    pieces: u32,
+    mode: Mode,
+    job: impl FnOnce(&(dyn Fn() + Sync)) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
     let bar = match mode {
-        Mode::Bar => ProgressBar::new(u64::from(info.piece_count())),
+        Mode::Bar => ProgressBar::new(u64::from(pieces)),
         Mode::Json | Mode::Quiet => ProgressBar::hidden(),
     };
     bar.set_style(
@@ -57,12 +71,11 @@ pub async fn check(storage: &Storage, mode: Mode) -> anyhow::Result<Bitfield> {
             .progress_chars("=> "),
     );
     let ticker = bar.clone();
-    let have =
-        tokio::task::spawn_blocking(move || storage::check(&info, &layout, &|| ticker.inc(1)))
-            .await
-            .context("checking task failed")??;
+    let result = tokio::task::spawn_blocking(move || job(&|| ticker.inc(1)))
+        .await
+        .context("checking task failed")??;
     bar.finish_and_clear();
-    Ok(have)
+    Ok(result)
 }
 
 /// How a run ended.

@@ -1,6 +1,7 @@
 //! A live peer connection: a reader task turning socket reads into events, and a writer task
 //! draining a queue of outgoing bytes.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bitfleet_core::engine::PeerKey;
@@ -35,6 +36,7 @@ pub enum PeerEvent {
 pub struct PeerConnection {
     outgoing: mpsc::UnboundedSender<Bytes>,
     reader: AbortHandle,
+    local: Option<SocketAddr>,
 }
 
 impl PeerConnection {
@@ -43,11 +45,21 @@ impl PeerConnection {
     where
         E: From<PeerEvent> + Send + 'static,
     {
+        let local = stream.local_addr().ok();
         let (read_half, write_half) = stream.into_split();
         let (outgoing, queue) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_loop(key, read_half, events.clone())).abort_handle();
         tokio::spawn(write_loop(key, write_half, queue, events));
-        Self { outgoing, reader }
+        Self {
+            outgoing,
+            reader,
+            local,
+        }
+    }
+
+    /// Our end's address: when the machine loses it, the connection is dead.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local
     }
 
     /// Queues bytes for the peer; a dead writer has already reported the close.

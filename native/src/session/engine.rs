@@ -42,6 +42,9 @@ impl Engine {
     pub fn announce_result(&mut self, result: Result<AnnounceResponse, String>, now: Instant) {
         either!(self, m => m.announce_result(result, now), idle => ())
     }
+    pub fn network_changed(&mut self, now: Instant) {
+        either!(self, m => m.network_changed(now), idle => ())
+    }
     pub fn connect_failed(&mut self, addr: SocketAddr, now: Instant) {
         either!(self, m => m.connect_failed(addr, now), idle => ())
     }

@@ -5,6 +5,8 @@ mod announce;
 mod clock;
 mod engine;
 mod listener;
+mod resume;
+mod roaming;
 mod task;
 
 use std::collections::HashMap;
@@ -24,6 +26,8 @@ use tokio::task::JoinHandle;
 pub use announce::http_client;
 use announce::Announcer;
 use engine::Engine;
+use resume::ResumeWriter;
+use roaming::NetworkWatch;
 use task::{Data, Event, MagnetPlan, TorrentTask};
 
 use crate::storage::Storage;
@@ -40,6 +44,11 @@ pub struct TorrentOptions {
     pub seed_when_complete: bool,
     /// Addresses to try at once (`--peer`).
     pub peers: Vec<SocketAddr>,
+    /// Keep resume data next to the download (see `storage::resume`) as pieces are written.
+    pub keep_resume: bool,
+    /// The pieces of `have` a check found on disk rather than resume data listing them (they
+    /// may not be flushed yet); `None`: all of them.
+    pub found_on_disk: Option<Bitfield>,
 }
 
 /// What progress displays see of a running torrent.
@@ -130,6 +139,15 @@ impl Session {
         // Served to magnet-link peers (BEP 9).
         config.metadata = Some(Bytes::from(metainfo.info_bytes.clone()));
         let complete = have.is_full();
+        let resume = options.keep_resume.then(|| {
+            ResumeWriter::new(
+                info.clone(),
+                storage.layout().clone(),
+                metainfo.info_hash,
+                have.clone(),
+                options.found_on_disk.as_ref().unwrap_or(&have),
+            )
+        });
         let torrent = Torrent::new(
             info.clone(),
             metainfo.info_hash,
@@ -146,6 +164,7 @@ impl Session {
         let data = Data {
             info,
             storage: Arc::new(Mutex::new(storage)),
+            resume,
         };
         self.spawn(
             Engine::Running(Box::new(torrent)),
@@ -153,7 +172,7 @@ impl Session {
             None,
             metainfo.trackers(),
             report,
-            options.peers,
+            options,
         )
     }
 
@@ -177,7 +196,7 @@ impl Session {
             Some(plan),
             magnet.trackers.clone(),
             Report::default(),
-            options.peers,
+            options,
         )
     }
 
@@ -196,7 +215,7 @@ impl Session {
         magnet: Option<MagnetPlan>,
         trackers: Vec<String>,
         report: Report,
-        initial_peers: Vec<SocketAddr>,
+        options: TorrentOptions,
     ) -> TorrentHandle {
         let info_hash = engine.info_hash();
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
@@ -207,6 +226,8 @@ impl Session {
             engine,
             data,
             magnet,
+            keep_resume: options.keep_resume,
+            network: NetworkWatch::default(),
             announcer: Announcer::new(trackers, info_hash, self.peer_id, self.port),
             peer_id: self.peer_id,
             events_tx,
@@ -218,7 +239,7 @@ impl Session {
         };
         let router = self.router.clone();
         let join = tokio::spawn(async move {
-            task.run(initial_peers, stop_rx).await;
+            task.run(options.peers, stop_rx).await;
             router.remove(&info_hash);
         });
         TorrentHandle {

@@ -17,6 +17,8 @@ use tokio::task::JoinSet;
 use super::announce::Announcer;
 use super::clock::{now, to_tokio};
 use super::engine::Engine;
+use super::resume::ResumeWriter;
+use super::roaming::{self, NetworkWatch};
 use super::{random_seed, Prepare, Report};
 use crate::net::{self, NetError, PeerConnection, PeerEvent, ShakenPeer};
 use crate::storage::Storage;
@@ -25,6 +27,10 @@ use crate::storage::Storage;
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a stopping torrent waits for its `stopped` announce and in-flight writes.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+/// How often resume data is saved while pieces arrive (and at the stop).
+const RESUME_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the machine's addresses and routes are looked at (roaming).
+const NETWORK_POLL: Duration = Duration::from_secs(2);
 
 /// Everything that wakes a torrent's task.
 pub(super) enum Event {
@@ -45,6 +51,9 @@ pub(super) enum Event {
         ok: bool,
     },
     Announced(Result<AnnounceResponse, String>),
+    ResumeSaved(Result<(), String>),
+    /// Every piece is stored: the files were flushed and the resume data removed.
+    CompletionSaved(Result<(), String>),
     /// A magnet link's torrent, parsed and with its storage checked.
     Prepared(Result<Box<Prepared>, String>),
 }
@@ -59,6 +68,8 @@ pub(super) struct Prepared {
 pub(super) struct Data {
     pub info: Arc<Info>,
     pub storage: Arc<Mutex<Storage>>,
+    /// Keeps the resume data current (`get` only).
+    pub resume: Option<ResumeWriter>,
 }
 
 /// What a magnet link's fetch needs to become a torrent.
@@ -80,6 +91,9 @@ pub(super) struct TorrentTask {
     pub data: Option<Data>,
     /// `Some` until a magnet link's metadata arrives.
     pub magnet: Option<MagnetPlan>,
+    /// Keeps resume data in the download folder (`get`), once the data is known.
+    pub keep_resume: bool,
+    pub network: NetworkWatch,
     pub announcer: Announcer,
     pub peer_id: PeerId,
     /// Given to peer readers and the listener.
@@ -96,9 +110,13 @@ impl TorrentTask {
     pub async fn run(mut self, initial_peers: Vec<SocketAddr>, mut stop: oneshot::Receiver<()>) {
         self.engine.start(now());
         self.engine.add_addresses(&initial_peers, now());
+        for &peer in &initial_peers {
+            self.network.remember(peer);
+        }
         self.carry_out_actions();
-        let mut report_tick = tokio::time::interval(REPORT_INTERVAL);
-        report_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut report_tick = ticker(REPORT_INTERVAL);
+        let mut resume_tick = ticker(RESUME_INTERVAL);
+        let mut network_tick = ticker(NETWORK_POLL);
         loop {
             let deadline = self.engine.poll_timeout().map(to_tokio);
             tokio::select! {
@@ -109,6 +127,8 @@ impl TorrentTask {
                 },
                 () = sleep_until(deadline) => self.engine.handle_timeout(now()),
                 _ = report_tick.tick() => self.publish(),
+                _ = resume_tick.tick() => self.save_resume(),
+                _ = network_tick.tick() => self.check_network(),
                 // A dropped handle stops the torrent too.
                 _ = &mut stop => break,
             }
@@ -126,8 +146,15 @@ impl TorrentTask {
         self.carry_out_actions();
         let drain = async {
             while let Some(joined) = self.work.join_next().await {
-                if let Ok(Event::Announced(result)) = joined {
-                    self.engine.announce_result(result, now());
+                match joined {
+                    Ok(Event::Announced(result)) => self.engine.announce_result(result, now()),
+                    Ok(Event::Written { piece, ok }) => {
+                        if let Some(resume) = self.resume() {
+                            resume.write_finished(piece, ok);
+                        }
+                    }
+                    Ok(Event::CompletionSaved(result)) => self.completion_saved(result),
+                    _ => {}
                 }
             }
         };
@@ -135,7 +162,58 @@ impl TorrentTask {
             tracing::debug!("gave up waiting for the stopped announce");
         }
         self.peers.clear();
+        if let Some(resume) = self.resume() {
+            let snapshot = resume.final_snapshot();
+            match tokio::task::spawn_blocking(move || snapshot.save()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "saving resume data failed"),
+                Err(e) => tracing::error!(error = %e, "resume save task failed"),
+            }
+        }
         self.publish();
+    }
+
+    fn resume(&mut self) -> Option<&mut ResumeWriter> {
+        self.data.as_mut()?.resume.as_mut()
+    }
+
+    /// Starts a periodic save of the resume data if pieces were written since the last one.
+    fn save_resume(&mut self) {
+        if let Some(snapshot) = self.resume().and_then(ResumeWriter::snapshot_if_due) {
+            self.work
+                .spawn_blocking(move || Event::ResumeSaved(snapshot.save()));
+        }
+    }
+
+    /// Drops connections whose local address the machine lost, and when it moved to another
+    /// network, has the engine re-announce and redial at once.
+    fn check_network(&mut self) {
+        let at = now();
+        // Many connections share a few local addresses: probe each address once.
+        let mut lost = HashMap::new();
+        let dead: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, c)| {
+                c.local_addr().is_some_and(|local| {
+                    *lost
+                        .entry(local.ip())
+                        .or_insert_with(|| !roaming::is_local(local))
+                })
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in &dead {
+            self.peers.remove(key);
+            self.engine.peer_closed(*key, at);
+        }
+        if self.network.routes_changed() || !dead.is_empty() {
+            tracing::info!(
+                dropped = dead.len(),
+                "network changed: re-announcing and redialing"
+            );
+            self.engine.network_changed(at);
+        }
     }
 
     fn handle(&mut self, event: Event) {
@@ -163,7 +241,18 @@ impl TorrentTask {
             }
             Event::BlockRead { peer, block, data } => self.engine.block_read(peer, block, data, at),
             Event::Verified { piece, valid } => self.engine.piece_verified(piece, valid, at),
-            Event::Written { piece, ok } => self.engine.piece_written(piece, ok, at),
+            Event::Written { piece, ok } => {
+                if let Some(resume) = self.resume() {
+                    resume.write_finished(piece, ok);
+                }
+                self.engine.piece_written(piece, ok, at);
+            }
+            Event::CompletionSaved(result) => self.completion_saved(result),
+            Event::ResumeSaved(result) => {
+                if let Some(resume) = self.resume() {
+                    resume.saved(result);
+                }
+            }
             Event::Prepared(Ok(prepared)) => self.become_torrent(prepared),
             Event::Prepared(Err(e)) => {
                 tracing::debug!(error = %e, "cannot start the magnet link's torrent");
@@ -183,6 +272,7 @@ impl TorrentTask {
     fn admit(&mut self, peer: ShakenPeer) {
         let key = PeerKey(self.next_key);
         self.next_key += 1;
+        self.network.remember(peer.addr);
         let info = PeerInfo {
             addr: Some(peer.addr),
             peer_id: peer.handshake.peer_id,
@@ -253,6 +343,9 @@ impl TorrentTask {
                 let Some(storage) = self.data.as_ref().map(|d| d.storage.clone()) else {
                     return;
                 };
+                if let Some(resume) = self.resume() {
+                    resume.write_started();
+                }
                 self.work.spawn_blocking(move || {
                     let written = lock(&storage).write_piece(piece, &data);
                     let ok = written
@@ -266,14 +359,30 @@ impl TorrentTask {
                 self.work.spawn(async move { Event::Announced(call.await) });
             }
             Action::MetadataReceived { info } => self.prepare(info),
-            Action::Completed => {
-                let status = self.engine.status(now());
-                self.report.send_modify(|report| {
-                    report.status = status;
-                    report.complete = true;
-                });
-            }
+            // Complete means stored: with resume data kept, once the files are flushed.
+            Action::Completed => match self.resume().map(ResumeWriter::completion_snapshot) {
+                Some(snapshot) => {
+                    self.work
+                        .spawn_blocking(move || Event::CompletionSaved(snapshot.save()));
+                }
+                None => self.report_complete(),
+            },
         }
+    }
+
+    fn completion_saved(&mut self, result: Result<(), String>) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "flushing the finished download failed");
+        }
+        self.report_complete();
+    }
+
+    fn report_complete(&self) {
+        let status = self.engine.status(now());
+        self.report.send_modify(|report| {
+            report.status = status;
+            report.complete = true;
+        });
     }
 
     /// Parses fetched metadata and opens the torrent's storage, off the task.
@@ -308,11 +417,21 @@ impl TorrentTask {
         } = *prepared;
         let info = storage.info().clone();
         let metadata = Bytes::from(metainfo.info_bytes.clone());
+        let resume = self.keep_resume.then(|| {
+            ResumeWriter::new(
+                info.clone(),
+                storage.layout().clone(),
+                metainfo.info_hash,
+                have.clone(),
+                &have,
+            )
+        });
         let torrent = fetch.into_torrent(info.clone(), metadata, have, random_seed(), now());
         self.engine = Engine::Running(Box::new(torrent));
         self.data = Some(Data {
             info,
             storage: Arc::new(Mutex::new(storage)),
+            resume,
         });
         self.report
             .send_modify(|report| report.metainfo = Some(Arc::new(metainfo)));
@@ -326,6 +445,12 @@ impl TorrentTask {
 
 fn lock(storage: &Mutex<Storage>) -> std::sync::MutexGuard<'_, Storage> {
     storage.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -1,8 +1,8 @@
-//! Which pieces are already on disk and valid: read and SHA-1 every piece, on as many threads
-//! as there are cores (hashing, not the disk, is the bottleneck on SSDs).
+//! Which pieces are already on disk and valid: read and SHA-1 them, on as many threads as there
+//! are cores (hashing, not the disk, is the bottleneck on SSDs).
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -19,9 +19,30 @@ pub fn check(
     layout: &Arc<Layout>,
     on_piece: &(dyn Fn() + Sync),
 ) -> Result<Bitfield, StorageError> {
-    let pieces = info.piece_count();
-    let have = Mutex::new(Bitfield::new(pieces));
-    let next = AtomicU32::new(0);
+    let all: Vec<u32> = (0..info.piece_count()).collect();
+    check_pieces(info, layout, &all, Holes::Hash, on_piece)
+}
+
+/// What to do with a piece whose bytes are all unallocated (a hole of a sparse file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holes {
+    /// Hash it like any other (a full check trusts nothing).
+    Hash,
+    /// Count it absent unread: we never wrote it, and refetching an all-zero piece is cheap,
+    /// while hashing gigabytes of holes is not.
+    Absent,
+}
+
+/// Like [`check`], for `candidates` only: the valid ones among them.
+pub fn check_pieces(
+    info: &Arc<Info>,
+    layout: &Arc<Layout>,
+    candidates: &[u32],
+    holes: Holes,
+    on_piece: &(dyn Fn() + Sync),
+) -> Result<Bitfield, StorageError> {
+    let have = Mutex::new(Bitfield::new(info.piece_count()));
+    let next = AtomicUsize::new(0);
     let workers = thread::available_parallelism().map_or(1, NonZeroUsize::get);
     thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
@@ -30,15 +51,15 @@ pub fn check(
                     let mut storage =
                         Storage::with_layout(info.clone(), layout.clone(), Access::ReadOnly);
                     loop {
-                        let piece = next.fetch_add(1, Ordering::Relaxed);
-                        if piece >= pieces {
+                        let Some(&piece) = candidates.get(next.fetch_add(1, Ordering::Relaxed))
+                        else {
                             return Ok(());
-                        }
-                        let valid = match storage.read_piece(piece) {
-                            Ok(data) => info.verify_piece(piece, &data),
+                        };
+                        let valid = match verify(&mut storage, piece, holes) {
+                            Ok(valid) => valid,
                             Err(e) if e.is_missing_data() => false,
                             Err(e) => {
-                                next.store(pieces, Ordering::Relaxed); // stop the others
+                                next.store(candidates.len(), Ordering::Relaxed); // stop the others
                                 return Err(e);
                             }
                         };
@@ -56,4 +77,12 @@ pub fn check(
         })
     })?;
     Ok(have.into_inner().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn verify(storage: &mut Storage, piece: u32, holes: Holes) -> Result<bool, StorageError> {
+    if holes == Holes::Absent && storage.is_hole(piece)? {
+        return Ok(false);
+    }
+    let data = storage.read_piece(piece)?;
+    Ok(storage.info().verify_piece(piece, &data))
 }

@@ -5,6 +5,8 @@
 mod check;
 mod handles;
 mod layout;
+mod restore;
+pub mod resume;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -15,9 +17,10 @@ use std::sync::Arc;
 use bitfleet_core::metainfo::{FileSpan, Info};
 use bytes::Bytes;
 
-pub use check::check;
+pub use check::{check, check_pieces, Holes};
 use handles::FileHandles;
 pub use layout::Layout;
+pub use restore::{pieces_of_file, restore, Restored};
 
 /// Open files kept per storage; a process may hold several storages and checker threads.
 const MAX_OPEN_FILES: usize = 64;
@@ -157,6 +160,29 @@ impl Storage {
         Ok(Bytes::from(out))
     }
 
+    /// Whether no byte of `piece` is allocated on disk (sparse-file holes or missing files), so
+    /// it was never written. Where the file system cannot tell, pieces count as written.
+    pub fn is_hole(&mut self, piece: u32) -> Result<bool, StorageError> {
+        let size = self.checked_piece_size(piece)?;
+        for span in self.info.file_spans(piece, 0, size) {
+            if self.is_pad(span.file) || span.len == 0 {
+                continue;
+            }
+            let (file, path) = match self.file(span.file) {
+                Ok(found) => found,
+                Err(e) if e.is_missing_data() => continue,
+                Err(e) => return Err(e),
+            };
+            let end = span.file_offset.saturating_add(span.len);
+            match next_data(file, span.file_offset) {
+                Ok(Some(at)) if at < end => return Ok(false),
+                Ok(_) => {}
+                Err(source) => return Err(StorageError::io(&path, source)),
+            }
+        }
+        Ok(true)
+    }
+
     pub fn read_piece(&mut self, piece: u32) -> Result<Bytes, StorageError> {
         let size = self.checked_piece_size(piece)?;
         self.read_block(piece, 0, size)
@@ -232,6 +258,29 @@ fn open_file(
             Ok(file)
         }
     }
+}
+
+/// Where the first allocated byte at or after `offset` is; `None` when only a hole follows.
+#[cfg(target_os = "linux")]
+fn next_data(file: &File, offset: u64) -> io::Result<Option<u64>> {
+    use nix::errno::Errno;
+    use nix::unistd::{lseek, Whence};
+    let Ok(signed) = i64::try_from(offset) else {
+        return Ok(None);
+    };
+    match lseek(file, signed, Whence::SeekData) {
+        Ok(at) => Ok(u64::try_from(at).ok()),
+        Err(Errno::ENXIO) => Ok(None),
+        // The file system cannot say: assume data.
+        Err(Errno::EINVAL | Errno::EOPNOTSUPP) => Ok(Some(offset)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Without `SEEK_DATA`, every byte counts as allocated.
+#[cfg(not(target_os = "linux"))]
+fn next_data(_file: &File, offset: u64) -> io::Result<Option<u64>> {
+    Ok(Some(offset))
 }
 
 /// The buffer range `span` covers when spans are laid end to end from `*pos`; moves `*pos` on.

@@ -222,3 +222,168 @@ fn single_file_torrents_map_to_dir_slash_name() {
     write_all(&mut storage, &payload, 16);
     assert_eq!(fs::read(dir.path().join("movie.mkv")).unwrap(), payload);
 }
+
+mod restore {
+    use std::time::Duration;
+
+    use bitfleet_core::{Bitfield, InfoHash};
+
+    use super::*;
+    use crate::storage::resume::{self, FileStamp, ResumeData};
+
+    const HASH: InfoHash = InfoHash([9; 20]);
+
+    /// A complete download of `uneven()` in a fresh folder.
+    fn downloaded() -> (tempfile::TempDir, Storage, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (info, payload) = uneven();
+        let mut storage = Storage::open(dir.path(), info, Access::ReadWrite).unwrap();
+        write_all(&mut storage, &payload, 16);
+        (dir, storage, payload)
+    }
+
+    fn stamps(storage: &Storage) -> Vec<Option<FileStamp>> {
+        (0..storage.info().files.len())
+            .map(|f| {
+                storage
+                    .layout()
+                    .path(f)
+                    .and_then(|p| FileStamp::of(p).unwrap())
+            })
+            .collect()
+    }
+
+    fn save(storage: &Storage, clean: bool, have: Bitfield) {
+        let data = ResumeData {
+            info_hash: HASH,
+            clean,
+            have,
+            files: stamps(storage),
+        };
+        resume::save(storage.layout().root(), &data).unwrap();
+    }
+
+    /// Flips a byte of file `index` at `offset`, keeping or moving its mtime.
+    fn tamper(storage: &Storage, index: usize, offset: u64, keep_mtime: bool) {
+        let path = storage.layout().path(index).unwrap();
+        let before = fs::metadata(path).unwrap().modified().unwrap();
+        let mut bytes = fs::read(path).unwrap();
+        bytes[offset as usize] ^= 0xff;
+        fs::write(path, bytes).unwrap();
+        let mtime = if keep_mtime {
+            before
+        } else {
+            before + Duration::from_secs(3)
+        };
+        let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+        file.set_modified(mtime).unwrap();
+    }
+
+    fn ones(bits: &Bitfield) -> Vec<u32> {
+        bits.iter_ones().collect()
+    }
+
+    #[test]
+    fn without_resume_data_everything_is_checked() {
+        let (_dir, storage, _) = downloaded();
+        let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
+        assert!(restored.have.is_full());
+        assert!(!restored.from_resume);
+    }
+
+    #[test]
+    fn clean_resume_data_with_unchanged_files_is_trusted_unread() {
+        let (_dir, storage, _) = downloaded();
+        let pieces = storage.info().piece_count();
+        save(&storage, true, Bitfield::full(pieces));
+        // Rewritten behind our back with the mtime put back: only --recheck can notice.
+        tamper(&storage, 2, 1, true);
+        let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
+        assert!(restored.from_resume);
+        assert_eq!(restored.checked, 0);
+        assert!(restored.have.is_full());
+        let rechecked = crate::storage::restore(&storage, &HASH, true, &|| {}).unwrap();
+        assert_eq!(rechecked.checked, pieces as usize);
+        assert!(
+            !rechecked.have.get(0),
+            "byte 6 of the payload is in piece 0"
+        );
+    }
+
+    #[test]
+    fn only_pieces_of_changed_files_are_rechecked() {
+        let (_dir, storage, _) = downloaded();
+        let pieces = storage.info().piece_count();
+        save(&storage, true, Bitfield::full(pieces));
+        // d.bin starts at payload offset 37 (piece 2) and ends in piece 4.
+        tamper(&storage, 4, 20, false);
+        let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
+        assert_eq!(crate::storage::pieces_of_file(storage.info(), 4), 2..5);
+        assert_eq!(restored.checked, 3);
+        assert_eq!(
+            ones(&restored.have),
+            [0, 1, 2, 4],
+            "offset 57 is in piece 3"
+        );
+    }
+
+    #[test]
+    fn a_clean_stop_lists_everything_written() {
+        let (_dir, storage, _) = downloaded();
+        let mut have = Bitfield::new(storage.info().piece_count());
+        have.set(1);
+        save(&storage, true, have);
+        let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
+        assert_eq!(restored.checked, 0);
+        assert_eq!(ones(&restored.have), [1]);
+    }
+
+    #[test]
+    fn after_a_crash_pieces_written_since_the_last_save_are_found() {
+        let (_dir, storage, _) = downloaded();
+        let mut have = Bitfield::new(storage.info().piece_count());
+        have.set(1);
+        save(&storage, false, have);
+        let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
+        assert_eq!(restored.checked, 4, "the unlisted pieces");
+        assert!(restored.have.is_full());
+    }
+
+    #[test]
+    fn unwritten_pieces_of_sparse_files_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (info, payload) = torrent(16, &[("big.bin", 16 * 64, false)]);
+        let mut storage = Storage::open(dir.path(), info, Access::ReadWrite).unwrap();
+        storage.write_piece(0, &payload[..16]).unwrap();
+        // Sparse: everything past piece 0 is a hole (where the file system supports holes, a
+        // hole piece is reported absent without reading it; elsewhere it fails its hash).
+        assert!(!storage.is_hole(0).unwrap());
+        save(&storage, false, Bitfield::new(64));
+        let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
+        assert_eq!(ones(&restored.have), [0]);
+    }
+
+    #[test]
+    fn corrupt_resume_data_means_a_full_check() {
+        let (dir, storage, _) = downloaded();
+        fs::write(resume::resume_path(dir.path(), &HASH), b"BFRESUME\x01\x00").unwrap();
+        let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
+        assert!(!restored.from_resume);
+        assert!(restored.have.is_full());
+    }
+
+    #[test]
+    fn resume_data_of_another_shape_means_a_full_check() {
+        let (_dir, storage, _) = downloaded();
+        let data = ResumeData {
+            info_hash: HASH,
+            clean: true,
+            have: Bitfield::full(3),
+            files: vec![None],
+        };
+        resume::save(storage.layout().root(), &data).unwrap();
+        let restored = crate::storage::restore(&storage, &HASH, false, &|| {}).unwrap();
+        assert!(!restored.from_resume);
+        assert!(restored.have.is_full());
+    }
+}
