@@ -5,6 +5,7 @@ mod announce;
 mod clock;
 mod engine;
 mod listener;
+mod piece_reads;
 mod resume;
 mod roaming;
 mod task;
@@ -236,6 +237,7 @@ impl Session {
             peers: HashMap::new(),
             next_key: 0,
             work: tokio::task::JoinSet::new(),
+            reads: Default::default(),
         };
         let router = self.router.clone();
         let join = tokio::spawn(async move {

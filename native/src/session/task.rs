@@ -8,7 +8,6 @@ use std::time::Duration;
 use bitfleet_core::engine::{Action, PeerInfo, PeerKey};
 use bitfleet_core::metainfo::{Info, Metainfo};
 use bitfleet_core::tracker::AnnounceResponse;
-use bitfleet_core::wire::BlockRef;
 use bitfleet_core::{Bitfield, PeerId};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -17,6 +16,7 @@ use tokio::task::JoinSet;
 use super::announce::Announcer;
 use super::clock::{now, to_tokio};
 use super::engine::Engine;
+use super::piece_reads::{Lookup, PieceReads};
 use super::resume::ResumeWriter;
 use super::roaming::{self, NetworkWatch};
 use super::{random_seed, Prepare, Report};
@@ -37,9 +37,9 @@ pub(super) enum Event {
     Shaken(ShakenPeer),
     DialFailed(SocketAddr, NetError),
     Peer(PeerEvent),
-    BlockRead {
-        peer: PeerKey,
-        block: BlockRef,
+    /// A whole piece read for serving peers' requests (`None`: the read failed).
+    PieceRead {
+        piece: u32,
         data: Option<Bytes>,
     },
     Verified {
@@ -104,6 +104,8 @@ pub(super) struct TorrentTask {
     pub next_key: u64,
     /// Dials, storage jobs and announces in flight; each ends in an event.
     pub work: JoinSet<Event>,
+    /// Pieces read for uploading, and requests waiting for them.
+    pub reads: PieceReads,
 }
 
 impl TorrentTask {
@@ -239,7 +241,11 @@ impl TorrentTask {
                     self.engine.peer_closed(key, at);
                 }
             }
-            Event::BlockRead { peer, block, data } => self.engine.block_read(peer, block, data, at),
+            Event::PieceRead { piece, data } => {
+                for (peer, block, data) in self.reads.piece_read(piece, data) {
+                    self.engine.block_read(peer, block, data, at);
+                }
+            }
             Event::Verified { piece, valid } => self.engine.piece_verified(piece, valid, at),
             Event::Written { piece, ok } => {
                 if let Some(resume) = self.resume() {
@@ -318,18 +324,23 @@ impl TorrentTask {
                 });
             }
             // Storage actions come from a running torrent only, which always has its data.
-            Action::ReadBlock { peer, block } => {
-                let Some(storage) = self.data.as_ref().map(|d| d.storage.clone()) else {
-                    return;
-                };
-                self.work.spawn_blocking(move || {
-                    let read = lock(&storage).read_block(block.piece, block.begin, block.len);
-                    let data = read
-                        .inspect_err(|e| tracing::warn!(error = %e, "read failed"))
-                        .ok();
-                    Event::BlockRead { peer, block, data }
-                });
-            }
+            Action::ReadBlock { peer, block } => match self.reads.request(peer, block) {
+                Lookup::Ready(data) => self.engine.block_read(peer, block, Some(data), now()),
+                Lookup::Queued { start_read: false } => {}
+                Lookup::Queued { start_read: true } => {
+                    let Some(storage) = self.data.as_ref().map(|d| d.storage.clone()) else {
+                        return;
+                    };
+                    let piece = block.piece;
+                    self.work.spawn_blocking(move || {
+                        let read = lock(&storage).read_piece(piece);
+                        let data = read
+                            .inspect_err(|e| tracing::warn!(error = %e, "read failed"))
+                            .ok();
+                        Event::PieceRead { piece, data }
+                    });
+                }
+            },
             Action::Verify { piece, data } => {
                 let Some(info) = self.data.as_ref().map(|d| d.info.clone()) else {
                     return;
