@@ -8,6 +8,7 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod budget;
 pub mod engine;
 pub mod ids;
 pub mod magnet;

@@ -16,6 +16,7 @@ mod fetch;
 mod messages;
 mod peer;
 mod picker;
+mod throttle;
 mod torrent;
 mod transfer;
 
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::budget::SessionBudget;
 use crate::tracker::AnnounceEvent;
 use crate::wire::BlockRef;
 use crate::PeerId;
@@ -66,6 +68,8 @@ pub struct Config {
     pub upload_limit: Option<u64>,
     /// Download cap in bytes/s; `None` is unlimited.
     pub download_limit: Option<u64>,
+    /// Global caps shared with the session's other torrents, on top of this torrent's own.
+    pub budget: Option<SessionBudget>,
     /// Keep serving others once complete.
     pub seed_when_complete: bool,
     /// Client name sent in the extension handshake.
@@ -105,6 +109,7 @@ impl Config {
             snub_timeout: Duration::from_secs(30),
             upload_limit: None,
             download_limit: None,
+            budget: None,
             seed_when_complete: true,
             client_name: concat!("Bitfleet ", env!("CARGO_PKG_VERSION")).to_owned(),
             metadata: None,

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::budget::Direction;
 use crate::metainfo::Info;
-use crate::rate::{RateMeter, TokenBucket};
+use crate::rate::RateMeter;
 use crate::tracker::{AnnounceEvent, AnnounceResponse};
 use crate::wire::{BlockRef, Message, BLOCK_SIZE};
 use crate::{Bitfield, InfoHash, Instant, PeerId};
@@ -17,6 +18,7 @@ use super::discovery::Discovery;
 use super::messages::extension_handshake;
 use super::peer::{Holding, Peer};
 use super::picker::Picker;
+use super::throttle::Throttle;
 use super::{Action, Config, DisconnectReason, PeerInfo, PeerKey, Status, TransferStats};
 
 const TICK: Duration = Duration::from_secs(1);
@@ -51,8 +53,8 @@ pub struct Torrent {
     storage_backlog: u64,
     banned_ids: BTreeSet<PeerId>,
 
-    pub(super) upload_bucket: TokenBucket,
-    pub(super) download_bucket: TokenBucket,
+    pub(super) upload_throttle: Throttle,
+    pub(super) download_throttle: Throttle,
     pub(super) uploaded: RateMeter,
     pub(super) downloaded: RateMeter,
     pub(super) hash_failures: u32,
@@ -89,9 +91,20 @@ impl Torrent {
         );
         // Buckets hold at least a few blocks so a low cap still lets whole blocks through.
         let burst = 4 * BLOCK_SIZE as u64;
+        let global = |direction| config.budget.as_ref().map(|b| b.share(direction));
         Self {
-            upload_bucket: TokenBucket::new(config.upload_limit, burst, now),
-            download_bucket: TokenBucket::new(config.download_limit, burst, now),
+            upload_throttle: Throttle::new(
+                config.upload_limit,
+                burst,
+                global(Direction::Upload),
+                now,
+            ),
+            download_throttle: Throttle::new(
+                config.download_limit,
+                burst,
+                global(Direction::Download),
+                now,
+            ),
             info,
             info_hash,
             config,
@@ -567,12 +580,17 @@ impl Torrent {
         self.info_hash
     }
 
-    /// Changes the caps at run time.
+    /// Changes the torrent's own caps at run time.
     pub fn set_limits(&mut self, upload: Option<u64>, download: Option<u64>, now: Instant) {
         self.config.upload_limit = upload;
         self.config.download_limit = download;
-        self.upload_bucket.set_rate(upload, now);
-        self.download_bucket.set_rate(download, now);
+        self.upload_throttle.set_rate(upload, now);
+        self.download_throttle.set_rate(download, now);
         self.handle_timeout(now);
+    }
+
+    /// The torrent's own caps (the session's global budget comes on top).
+    pub fn limits(&self) -> (Option<u64>, Option<u64>) {
+        (self.config.upload_limit, self.config.download_limit)
     }
 }

@@ -52,7 +52,7 @@ impl Torrent {
         if peer.peer_choking || !peer.am_interested {
             return;
         }
-        let budget = self.download_bucket.available(now) / BLOCK_SIZE as u64;
+        let budget = self.download_throttle.available(now) / BLOCK_SIZE as u64;
         let want = peer
             .queue_depth(now)
             .saturating_sub(peer.outstanding.len())
@@ -84,7 +84,7 @@ impl Torrent {
         peer.outstanding.extend(blocks.iter().copied());
         let mut buf = Vec::with_capacity(blocks.len() * 17);
         for block in &blocks {
-            self.download_bucket.try_take(block.len as u64, now);
+            self.download_throttle.try_take(block.len as u64, now);
             Message::Request(*block).encode(&mut buf);
         }
         if !buf.is_empty() {
@@ -156,7 +156,7 @@ impl Torrent {
                 if peer.unsent + (peer.reading + 1) * BLOCK_SIZE as usize > UPLOAD_BUFFER {
                     continue;
                 }
-                if !self.upload_bucket.try_take(block.len as u64, now) {
+                if !self.upload_throttle.try_take(block.len as u64, now) {
                     return;
                 }
                 peer.incoming.pop_front();
@@ -298,10 +298,10 @@ impl Torrent {
             .values()
             .any(|p| p.am_interested && !p.peer_choking);
         let block = BLOCK_SIZE as u64;
-        let upload = (upload_waiting && self.upload_bucket.rate().is_some())
-            .then(|| self.upload_bucket.ready_at(block));
-        let download = (download_waiting && self.download_bucket.rate().is_some())
-            .then(|| self.download_bucket.ready_at(block));
+        let upload = (upload_waiting && self.upload_throttle.is_limited())
+            .then(|| self.upload_throttle.ready_at(block));
+        let download = (download_waiting && self.download_throttle.is_limited())
+            .then(|| self.download_throttle.ready_at(block));
         upload.into_iter().chain(download).min()
     }
 }
