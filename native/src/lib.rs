@@ -1,6 +1,7 @@
 //! Bitfleet's native client: storage, torrent creation, the tokio driver of the sans-IO engine,
 //! and the `bitfleet` command line over them.
 
+pub mod atomic_file;
 pub mod cli;
 pub mod create;
 pub mod net;

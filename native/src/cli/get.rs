@@ -40,7 +40,7 @@ pub struct GetArgs {
 }
 
 /// What the `get` argument names.
-enum Source {
+pub(super) enum Source {
     Torrent(Metainfo),
     Magnet(Magnet),
 }
@@ -123,7 +123,7 @@ async fn start_torrent(
 
 /// Opens the download's storage and finds the pieces already in it, from the resume data
 /// where possible (blocking).
-fn open_and_restore(
+pub(super) fn open_and_restore(
     out: &Path,
     metainfo: &Metainfo,
     recheck: bool,
@@ -144,7 +144,7 @@ fn open_and_restore(
 }
 
 /// The torrent behind a `get` argument.
-async fn load(source: &str) -> anyhow::Result<Source> {
+pub(super) async fn load(source: &str) -> anyhow::Result<Source> {
     if source.starts_with("magnet:") {
         return Ok(Source::Magnet(
             Magnet::parse(source).context("bad magnet link")?,

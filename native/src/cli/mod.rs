@@ -1,8 +1,10 @@
 //! The `bitfleet` command line (contract: docs/cli.md).
 
 mod create;
+mod daemon;
 mod get;
 mod rate;
+mod remote;
 mod seed;
 mod serve;
 mod swarm;
@@ -37,6 +39,20 @@ enum Command {
     Get(get::GetArgs),
     /// Run the central server: tracker, .torrent downloads, and a seed of each PATH.
     Serve(serve::ServeArgs),
+    /// Run many torrents unattended, controlled by the commands below over a local API.
+    Daemon(daemon::DaemonArgs),
+    /// Add a torrent to the daemon.
+    Add(remote::AddArgs),
+    /// Show the daemon's torrents: state, progress, rates, peers, caps.
+    List(remote::ListArgs),
+    /// Stop one of the daemon's torrents, keeping it (and its progress).
+    Pause(remote::TorrentArg),
+    /// Start a paused torrent again.
+    Resume(remote::TorrentArg),
+    /// Stop and forget one of the daemon's torrents; its files stay.
+    Remove(remote::TorrentArg),
+    /// Change a torrent's caps, or the global caps shared by all torrents.
+    Limit(remote::LimitArgs),
 }
 
 /// Options of every command that joins a swarm.
@@ -122,6 +138,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Seed(args) => seed::run(args).await,
         Command::Get(args) => get::run(args).await,
         Command::Serve(args) => serve::run(args).await,
+        Command::Daemon(args) => daemon::run(args).await,
+        Command::Add(args) => remote::add(args).await,
+        Command::List(args) => remote::list(args).await,
+        Command::Pause(args) => remote::torrent(remote::Verb::Pause, args).await,
+        Command::Resume(args) => remote::torrent(remote::Verb::Resume, args).await,
+        Command::Remove(args) => remote::torrent(remote::Verb::Remove, args).await,
+        Command::Limit(args) => remote::limit(args).await,
     }
 }
 

@@ -14,6 +14,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use bitfleet_core::budget::Limits;
 use bitfleet_core::metainfo::Metainfo;
 use bitfleet_core::Bitfield;
 use bitfleet_signaling::{Tracker, TrackerConfig};
@@ -41,7 +42,7 @@ pub struct ServeArgs {
     /// TCP port the seeds take peers on; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     peer_port: u16,
-    /// Upload cap of each seed in bytes/s (suffix K, M or G; 0 for none).
+    /// Upload cap in bytes/s shared by all the seeds together (suffix K, M or G; 0 for none).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     up_limit: Option<u64>,
     /// Also write each .torrent here, as NAME.torrent.
@@ -112,12 +113,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let session = Session::bind(peers)
         .await
         .with_context(|| format!("binding the peer port {peers}"))?;
+    session.set_global_limits(Limits {
+        upload: no_limit_if_zero(args.up_limit),
+        download: None,
+    });
     println!("tracker: {announce}");
     let mut handles: Vec<TorrentHandle> = Vec::new();
     for (metainfo, storage) in published {
         let have = Bitfield::full(metainfo.info.piece_count());
         let options = TorrentOptions {
-            upload_limit: no_limit_if_zero(args.up_limit),
             seed_when_complete: true,
             ..TorrentOptions::default()
         };

@@ -94,6 +94,13 @@ impl Engine {
             torrent.piece_verified(piece, valid, now);
         }
     }
+    /// The torrent's own caps; a magnet link's fetch moves no payload and keeps the caps it
+    /// started with.
+    pub fn set_limits(&mut self, upload: Option<u64>, download: Option<u64>, now: Instant) {
+        if let Engine::Running(torrent) = self {
+            torrent.set_limits(upload, download, now);
+        }
+    }
     pub fn piece_written(&mut self, piece: u32, ok: bool, now: Instant) {
         if let Engine::Running(torrent) = self {
             torrent.piece_written(piece, ok, now);

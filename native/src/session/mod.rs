@@ -15,9 +15,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use bitfleet_core::budget::{Limits, SessionBudget};
 use bitfleet_core::engine::{Config, MetadataFetch, Status, Torrent};
 use bitfleet_core::magnet::Magnet;
 use bitfleet_core::metainfo::Metainfo;
+use bitfleet_core::wire::BLOCK_SIZE;
 use bitfleet_core::{Bitfield, InfoHash, PeerId};
 use bytes::Bytes;
 use tokio::net::TcpListener;
@@ -36,9 +38,10 @@ use crate::storage::Storage;
 /// Events queued per torrent before peer readers wait (backpressure on fast peers).
 const EVENT_QUEUE: usize = 1024;
 
-/// Torrent-specific settings; the session supplies peer id and port.
+/// Torrent-specific settings; the session supplies peer id, port and global caps.
 #[derive(Debug, Clone, Default)]
 pub struct TorrentOptions {
+    /// This torrent's own caps, on top of the session's global ones.
     pub upload_limit: Option<u64>,
     pub download_limit: Option<u64>,
     /// Keep serving others once complete.
@@ -88,6 +91,14 @@ impl Router {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(info_hash, events);
     }
+    fn all(&self) -> Vec<mpsc::Sender<Event>> {
+        self.torrents
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
     fn remove(&self, info_hash: &InfoHash) {
         self.torrents
             .write()
@@ -101,6 +112,8 @@ pub struct Session {
     port: u16,
     router: Arc<Router>,
     accept: JoinHandle<()>,
+    /// Global caps all torrents draw from.
+    budget: SessionBudget,
 }
 
 impl Session {
@@ -111,12 +124,29 @@ impl Session {
         let peer_id = PeerId::generate(random_seed());
         let router = Arc::new(Router::default());
         let accept = tokio::spawn(listener::accept_loop(listener, router.clone(), peer_id));
+        // Buckets hold a few blocks at least so a low cap still lets whole blocks through.
+        let budget = SessionBudget::new(Limits::default(), 4 * BLOCK_SIZE as u64, clock::now());
         Ok(Session {
             peer_id,
             port,
             router,
             accept,
+            budget,
         })
+    }
+
+    /// The caps shared by all torrents (`None`: unlimited).
+    pub fn global_limits(&self) -> Limits {
+        self.budget.limits()
+    }
+
+    /// Changes the global caps; running torrents follow at once.
+    pub fn set_global_limits(&self, limits: Limits) {
+        self.budget.set_limits(limits, clock::now());
+        for torrent in self.router.all() {
+            // A full queue means the task is busy and will look at its caps soon anyway.
+            let _ = torrent.try_send(Event::BudgetChanged);
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -205,6 +235,7 @@ impl Session {
         let mut config = Config::new(self.peer_id, self.port);
         config.upload_limit = options.upload_limit;
         config.download_limit = options.download_limit;
+        config.budget = Some(self.budget.clone());
         config.seed_when_complete = options.seed_when_complete;
         config
     }
@@ -223,6 +254,7 @@ impl Session {
         let (report_tx, report_rx) = watch::channel(report);
         let (stop_tx, stop_rx) = oneshot::channel();
         self.router.insert(info_hash, events_tx.clone());
+        let control = events_tx.clone();
         let task = TorrentTask {
             engine,
             data,
@@ -246,6 +278,7 @@ impl Session {
         });
         TorrentHandle {
             info_hash,
+            control,
             report: report_rx,
             stop: Some(stop_tx),
             join,
@@ -262,6 +295,7 @@ impl Drop for Session {
 /// Control of a running torrent.
 pub struct TorrentHandle {
     info_hash: InfoHash,
+    control: mpsc::Sender<Event>,
     report: watch::Receiver<Report>,
     stop: Option<oneshot::Sender<()>>,
     join: JoinHandle<()>,
@@ -274,6 +308,15 @@ impl TorrentHandle {
 
     pub fn report(&self) -> Report {
         self.report.borrow().clone()
+    }
+
+    /// Changes this torrent's own caps (`None`: unlimited); the global ones still apply.
+    pub async fn set_limits(&self, upload: Option<u64>, download: Option<u64>) {
+        // Fails only once the task ended, when there is nothing left to limit.
+        let _ = self
+            .control
+            .send(Event::SetLimits { upload, download })
+            .await;
     }
 
     /// Updates with every published report (about once a second, and on completion).

@@ -56,6 +56,13 @@ pub(super) enum Event {
     CompletionSaved(Result<(), String>),
     /// A magnet link's torrent, parsed and with its storage checked.
     Prepared(Result<Box<Prepared>, String>),
+    /// New caps of this torrent's own (bytes/s, `None`: unlimited).
+    SetLimits {
+        upload: Option<u64>,
+        download: Option<u64>,
+    },
+    /// The session's global caps changed: transfers waiting for tokens look again.
+    BudgetChanged,
 }
 
 pub(super) struct Prepared {
@@ -265,6 +272,10 @@ impl TorrentTask {
                 self.report.send_modify(|report| report.error = Some(e));
                 self.engine.take_fetch();
             }
+            Event::SetLimits { upload, download } => {
+                self.engine.set_limits(upload, download, at);
+            }
+            Event::BudgetChanged => self.engine.handle_timeout(at),
             Event::Announced(result) => {
                 if let (Err(e), true) = (&result, self.announcer.has_trackers()) {
                     tracing::warn!(error = %e, "announce failed");

@@ -14,12 +14,14 @@
 //! before it, so truncation and corruption are detected rather than trusted.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use bitfleet_core::{Bitfield, InfoHash};
 use sha1::{Digest, Sha1};
+
+use crate::atomic_file;
 
 const MAGIC: &[u8; 8] = b"BFRESUME";
 const VERSION: u8 = 1;
@@ -95,35 +97,15 @@ pub fn load(root: &Path, info_hash: &InfoHash) -> Result<Option<ResumeData>, Res
 /// complete and on disk.
 pub fn save(root: &Path, data: &ResumeData) -> Result<(), ResumeError> {
     let path = resume_path(root, &data.info_hash);
-    let tmp = temporary_path(&path);
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ResumeError::Io { path, source }
-    };
-    let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(&encode(data))
-        .and_then(|()| file.sync_all())
-        .map_err(io_err(&tmp))?;
-    drop(file);
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    // The rename itself must reach the disk too.
-    File::open(root)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io_err(root))
-}
-
-/// Where a save writes before renaming.
-fn temporary_path(path: &Path) -> PathBuf {
-    let mut tmp = path.to_owned().into_os_string();
-    tmp.push(".tmp");
-    PathBuf::from(tmp)
+    atomic_file::write(&path, &encode(data), 0o644)
+        .map_err(|source| ResumeError::Io { path, source })
 }
 
 /// Removes the resume file, and any temporary copy a crash mid-save left (a finished download
 /// needs none); no file is fine.
 pub fn remove(root: &Path, info_hash: &InfoHash) -> Result<(), ResumeError> {
     let path = resume_path(root, info_hash);
-    for path in [temporary_path(&path), path] {
+    for path in [atomic_file::temporary_path(&path), path] {
         match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
