@@ -6,6 +6,7 @@
 
 pub mod bencode;
 pub mod bins;
+pub mod daemon;
 pub mod events;
 pub mod files;
 pub mod net;

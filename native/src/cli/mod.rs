@@ -97,14 +97,7 @@ impl PeerArgs {
 
     /// The `--peer` addresses, host names resolved.
     async fn resolve_peers(&self) -> anyhow::Result<Vec<SocketAddr>> {
-        let mut addrs = Vec::new();
-        for peer in &self.peers {
-            let found = tokio::net::lookup_host(peer.as_str())
-                .await
-                .with_context(|| format!("--peer {peer}: expected HOST:PORT"))?;
-            addrs.extend(found);
-        }
-        Ok(addrs)
+        resolve_peers(&self.peers).await
     }
 }
 
@@ -146,6 +139,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Remove(args) => remote::torrent(remote::Verb::Remove, args).await,
         Command::Limit(args) => remote::limit(args).await,
     }
+}
+
+/// `--peer` addresses (HOST:PORT), host names resolved.
+async fn resolve_peers(peers: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut addrs = Vec::new();
+    for peer in peers {
+        let found = tokio::net::lookup_host(peer.as_str())
+            .await
+            .with_context(|| format!("--peer {peer}: expected HOST:PORT"))?;
+        addrs.extend(found);
+    }
+    Ok(addrs)
 }
 
 /// Rate caps: `0` means none.

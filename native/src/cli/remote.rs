@@ -17,6 +17,7 @@ use super::daemon::protocol::{
 use super::daemon::{StateDirArg, ENDPOINT_FILE};
 use super::get::{load, Source};
 use super::rate::parse_rate;
+use super::resolve_peers;
 
 /// Pausing stops a torrent gracefully, which may take a few seconds.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,6 +38,9 @@ pub struct AddArgs {
     /// This torrent's download cap, like --up-limit.
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     down_limit: Option<u64>,
+    /// A peer to connect to at every start (HOST:PORT); repeatable.
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    peers: Vec<String>,
     #[command(flatten)]
     state: StateDirArg,
 }
@@ -98,6 +102,7 @@ pub async fn add(args: AddArgs) -> anyhow::Result<()> {
             upload: args.up_limit,
             download: args.down_limit,
         },
+        peers: resolve_peers(&args.peers).await?,
     };
     let view: TorrentView = client
         .call(Method::POST, "/v1/torrents", Some(&request))

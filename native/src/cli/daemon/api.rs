@@ -10,7 +10,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 
 use super::protocol::{AddRequest, ErrorBody, LimitsSpec};
-use super::torrents::{RequestError, Shared};
+use super::torrents::{Added, RequestError, Shared};
 
 /// A .torrent may be up to 64 MiB, twice that in hex.
 const MAX_BODY: usize = 130 << 20;
@@ -98,13 +98,13 @@ async fn add(State(api): State<Api>, request: Result<Json<AddRequest>, JsonRejec
         return error(StatusCode::BAD_REQUEST, "`torrent` must be hex".into());
     };
     let mut torrents = api.torrents.lock().await;
-    let added = torrents.add(
-        &api.torrents,
-        &torrent,
-        request.out,
-        request.limits,
-        request.paused,
-    );
+    let settings = Added {
+        out: request.out,
+        limits: request.limits,
+        peers: request.peers,
+        paused: request.paused,
+    };
+    let added = torrents.add(&api.torrents, &torrent, settings);
     match added {
         Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
         Err(e) => e.into_response(),

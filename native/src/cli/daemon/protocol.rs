@@ -1,6 +1,7 @@
 //! The daemon's JSON API, shared by the daemon and the `bitfleet` commands that talk to it.
 //! Reference in native/README.md.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,9 @@ pub struct AddRequest {
     pub paused: bool,
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Peers to connect to at every start, besides those the trackers give.
+    #[serde(default)]
+    pub peers: Vec<SocketAddr>,
 }
 
 /// Caps in bytes/s. In a request a field left out keeps its current value and `0` removes the

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use bitfleet_core::InfoHash;
@@ -46,6 +47,8 @@ pub struct SavedTorrent {
     pub paused: bool,
     #[serde(default)]
     pub limits: LimitsSpec,
+    #[serde(default)]
+    pub peers: Vec<SocketAddr>,
 }
 
 /// The daemon's state folder.
@@ -154,6 +157,7 @@ mod tests {
                 out: "/data".into(),
                 paused: true,
                 limits: LimitsSpec::default(),
+                peers: vec!["127.0.0.1:1".parse().unwrap()],
             }],
         };
         dir.save(&state).unwrap();

@@ -2,6 +2,7 @@
 //! saved to the state folder before it is acknowledged.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -32,6 +33,15 @@ pub enum RequestError {
 /// The daemon's torrents, shared by the API handlers and the start jobs.
 pub type Shared = Arc<Mutex<Torrents>>;
 
+/// A torrent's settings, as added or saved.
+pub struct Added {
+    /// Download folder (absolute).
+    pub out: PathBuf,
+    pub limits: LimitsSpec,
+    pub peers: Vec<SocketAddr>,
+    pub paused: bool,
+}
+
 pub struct Torrents {
     session: Session,
     state_dir: StateDir,
@@ -45,6 +55,7 @@ struct Entry {
     metainfo: Arc<Metainfo>,
     out: PathBuf,
     limits: LimitsSpec,
+    peers: Vec<SocketAddr>,
     run: Run,
 }
 
@@ -93,7 +104,13 @@ impl Torrents {
                     continue;
                 }
             };
-            torrents.insert(shared, metainfo, saved.out, saved.limits, saved.paused);
+            let saved = Added {
+                out: saved.out,
+                limits: saved.limits,
+                peers: saved.peers,
+                paused: saved.paused,
+            };
+            torrents.insert(shared, metainfo, saved);
         }
         Ok(())
     }
@@ -102,16 +119,14 @@ impl Torrents {
         &mut self,
         shared: &Shared,
         torrent: &[u8],
-        out: PathBuf,
-        limits: LimitsSpec,
-        paused: bool,
+        mut added: Added,
     ) -> Result<TorrentView, RequestError> {
         let metainfo = Metainfo::from_bytes(torrent)
             .map_err(|e| RequestError::BadRequest(format!("not a valid .torrent: {e}")))?;
-        if !out.is_absolute() {
+        if !added.out.is_absolute() {
             return Err(RequestError::BadRequest(format!(
                 "the download folder must be an absolute path, not {}",
-                out.display()
+                added.out.display()
             )));
         }
         let info_hash = metainfo.info_hash;
@@ -119,29 +134,23 @@ impl Torrents {
             return Err(RequestError::AlreadyAdded(info_hash.to_hex()));
         }
         self.state_dir.save_torrent(&info_hash, torrent)?;
-        let limits = LimitsSpec::default().updated(limits);
-        self.insert(shared, metainfo, out, limits, paused);
+        added.limits = LimitsSpec::default().updated(added.limits);
+        self.insert(shared, metainfo, added);
         self.save()?;
         self.view(&info_hash)
     }
 
-    fn insert(
-        &mut self,
-        shared: &Shared,
-        metainfo: Metainfo,
-        out: PathBuf,
-        limits: LimitsSpec,
-        paused: bool,
-    ) {
+    fn insert(&mut self, shared: &Shared, metainfo: Metainfo, added: Added) {
         let info_hash = metainfo.info_hash;
         let entry = Entry {
             metainfo: Arc::new(metainfo),
-            out,
-            limits,
+            out: added.out,
+            limits: added.limits,
+            peers: added.peers,
             run: Run::Paused,
         };
         self.entries.insert(info_hash, entry);
-        if !paused {
+        if !added.paused {
             self.start(shared, info_hash);
         }
     }
@@ -175,7 +184,7 @@ impl Torrents {
                         upload_limit: entry.limits.upload,
                         download_limit: entry.limits.download,
                         seed_when_complete: true,
-                        peers: Vec::new(),
+                        peers: entry.peers.clone(),
                         keep_resume: true,
                         found_on_disk: Some(restored.found),
                     };
@@ -313,6 +322,7 @@ impl Torrents {
                 out: entry.out.clone(),
                 paused: matches!(entry.run, Run::Paused),
                 limits: entry.limits,
+                peers: entry.peers.clone(),
             })
             .collect();
         self.state_dir.save(&State {

@@ -1,0 +1,189 @@
+//! Rate caps, measured on real processes: a daemon downloads from an uncapped seed on loopback
+//! (which could send many times faster), so only the caps hold the rate down. Rates come from
+//! the daemon's own `list --json` counters, watched over 10 s windows.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bitfleet_tests::daemon::{Daemon, Listing, Samples};
+use bitfleet_tests::{
+    bitfleet_create, bitfleet_seed, compare_trees, loopback, temp_dir, write_payload, FileSpec,
+    Proc, TIMEOUT_QUICK, TIMEOUT_TRANSFER,
+};
+
+const MIB: u64 = 1 << 20;
+/// Enough that no measurement window runs out of data.
+const PAYLOAD: u64 = 48 * MIB;
+/// How far a measured rate may stray from its cap.
+const TOLERANCE: f64 = 0.10;
+const WINDOW: Duration = Duration::from_secs(10);
+/// A new cap must show within this.
+const TAKES_EFFECT: Duration = Duration::from_secs(2);
+
+/// A payload, its torrent and an uncapped seed of it.
+struct Seeded {
+    torrent: std::path::PathBuf,
+    info_hash: String,
+    /// `HOST:PORT` of the seed.
+    peer: String,
+    _seed: Proc,
+}
+
+fn seeded(root: &Path, name: &str, rng_seed: u64) -> Seeded {
+    let data = root.join(format!("{name}-data"));
+    write_payload(
+        &data.join(name),
+        rng_seed,
+        &[FileSpec::new("payload.bin", PAYLOAD)],
+    )
+    .unwrap();
+    let torrent = root.join(format!("{name}.torrent"));
+    let created =
+        bitfleet_create(&data.join(name), &torrent, &["--piece-length", "262144"]).unwrap();
+    let mut seed = bitfleet_seed(&format!("seed {name}"), &torrent, &data, &[]).unwrap();
+    let port = seed.wait_started(TIMEOUT_QUICK).unwrap().port;
+    Seeded {
+        torrent,
+        info_hash: created.info_hash,
+        peer: loopback(port).to_string(),
+        _seed: seed,
+    }
+}
+
+fn downloaded_of(info_hash: &str) -> impl Fn(&Listing) -> u64 + '_ {
+    move |listing| listing.torrent(info_hash).map_or(0, |t| t.downloaded)
+}
+
+fn assert_near(what: &str, measured: f64, cap: u64) {
+    let ratio = measured / cap as f64;
+    eprintln!("{what}: {measured:.0} B/s against a cap of {cap} B/s (ratio {ratio:.3})");
+    assert!(
+        (1.0 - TOLERANCE..=1.0 + TOLERANCE).contains(&ratio),
+        "{what}: {measured:.0} B/s is not within {TOLERANCE} of the cap {cap} B/s"
+    );
+}
+
+/// Waits until the torrent receives data, then past the bucket's first burst.
+fn wait_flowing(daemon: &Daemon, info_hash: &str) {
+    daemon
+        .wait_until("data to flow", TIMEOUT_QUICK, |l| {
+            l.torrent(info_hash).is_ok_and(|t| t.downloaded > 0)
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+/// The rate of `samples` over the window that starts `skip` after the probe's start.
+fn window_rate(samples: &Samples, skip: Duration, window: Duration) -> f64 {
+    let start = samples.first_at().unwrap() + skip;
+    samples.rate(start, start + window).unwrap()
+}
+
+#[test]
+fn a_download_cap_holds_and_changes_at_run_time() {
+    let tmp = temp_dir("caps").unwrap();
+    let seed = seeded(tmp.path(), "fleet", 11);
+    let daemon = Daemon::start("daemon", &tmp.path().join("state"), &[]).unwrap();
+    let out = tmp.path().join("out");
+    let hash = seed.info_hash.clone();
+    let torrent = seed.torrent.to_str().unwrap().to_owned();
+    let out_arg = out.to_str().unwrap().to_owned();
+    daemon
+        .command(&[
+            "add",
+            &torrent,
+            "--out",
+            &out_arg,
+            "--down-limit",
+            "1M",
+            "--peer",
+            &seed.peer,
+        ])
+        .unwrap();
+    wait_flowing(&daemon, &hash);
+
+    let samples = daemon
+        .probe(WINDOW + Duration::from_secs(1), downloaded_of(&hash))
+        .unwrap();
+    assert_near(
+        "1 MiB/s cap over 10 s",
+        window_rate(&samples, Duration::ZERO, WINDOW),
+        MIB,
+    );
+
+    // Raised at run time: the new rate must hold from 2 s after the change on.
+    daemon.command(&["limit", &hash, "--down", "3M"]).unwrap();
+    let changed = Instant::now();
+    let samples = daemon
+        .probe(TAKES_EFFECT + Duration::from_secs(5), downloaded_of(&hash))
+        .unwrap();
+    let after = samples
+        .rate(
+            changed + TAKES_EFFECT,
+            changed + TAKES_EFFECT + Duration::from_secs(4),
+        )
+        .unwrap();
+    assert_near("raised to 3 MiB/s, 2 s on", after, 3 * MIB);
+
+    // Lowered at run time.
+    daemon.command(&["limit", &hash, "--down", "512K"]).unwrap();
+    let changed = Instant::now();
+    let samples = daemon
+        .probe(TAKES_EFFECT + Duration::from_secs(5), downloaded_of(&hash))
+        .unwrap();
+    let after = samples
+        .rate(
+            changed + TAKES_EFFECT,
+            changed + TAKES_EFFECT + Duration::from_secs(4),
+        )
+        .unwrap();
+    assert_near("lowered to 512 KiB/s, 2 s on", after, MIB / 2);
+
+    // Uncapped, it finishes; the caps cost nothing in correctness.
+    daemon.command(&["limit", &hash, "--down", "0"]).unwrap();
+    daemon
+        .wait_until("the download to finish", TIMEOUT_TRANSFER, |l| {
+            l.torrent(&hash).is_ok_and(|t| t.state == "seeding")
+        })
+        .unwrap();
+    compare_trees(&tmp.path().join("fleet-data"), &out).unwrap();
+}
+
+#[test]
+fn a_global_cap_is_shared_by_all_torrents() {
+    let tmp = temp_dir("global-cap").unwrap();
+    let seeds = [seeded(tmp.path(), "one", 21), seeded(tmp.path(), "two", 22)];
+    let daemon =
+        Daemon::start("daemon", &tmp.path().join("state"), &["--down-limit", "1M"]).unwrap();
+    let out = tmp.path().join("out");
+    let out_arg = out.to_str().unwrap().to_owned();
+    for seed in &seeds {
+        let torrent = seed.torrent.to_str().unwrap().to_owned();
+        daemon
+            .command(&["add", &torrent, "--out", &out_arg, "--peer", &seed.peer])
+            .unwrap();
+    }
+    let hashes: Vec<String> = seeds.iter().map(|s| s.info_hash.clone()).collect();
+    for hash in &hashes {
+        wait_flowing(&daemon, hash);
+    }
+    let both = |l: &Listing| hashes.iter().map(|h| downloaded_of(h)(l)).sum::<u64>();
+    let samples = daemon.probe(WINDOW + Duration::from_secs(1), both).unwrap();
+    let each: Vec<u64> = {
+        let listing = daemon.list().unwrap();
+        hashes
+            .iter()
+            .map(|h| listing.torrent(h).unwrap().downloaded)
+            .collect()
+    };
+    assert_near(
+        "two torrents under a 1 MiB/s global cap",
+        window_rate(&samples, Duration::ZERO, WINDOW),
+        MIB,
+    );
+    // Fair: neither starves the other.
+    let share = each[0] as f64 / (each[0] + each[1]) as f64;
+    eprintln!("first torrent's share of the bytes: {share:.3} ({each:?})");
+    assert!((0.35..=0.65).contains(&share), "unfair split {each:?}");
+    assert_eq!(daemon.list().unwrap().limits.download, Some(MIB));
+}
