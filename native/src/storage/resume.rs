@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(names, [format!(".{}.bitfleet-resume", "07".repeat(20))]);
         // A crash mid-save leaves the temporary copy: removal takes it too.
         fs::write(
-            temporary_path(&resume_path(dir.path(), &data.info_hash)),
+            atomic_file::temporary_path(&resume_path(dir.path(), &data.info_hash)),
             b"half",
         )
         .unwrap();

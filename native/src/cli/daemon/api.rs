@@ -78,11 +78,11 @@ impl IntoResponse for RequestError {
     }
 }
 
-/// A JSON body, or a 400 naming what is wrong with it.
-fn body<T>(parsed: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
+/// A JSON body, or what is wrong with it.
+fn body<T>(parsed: Result<Json<T>, JsonRejection>) -> Result<T, RequestError> {
     parsed
         .map(|Json(value)| value)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))
+        .map_err(|e| RequestError::BadRequest(e.body_text()))
 }
 
 async fn list(State(api): State<Api>) -> Response {
@@ -92,7 +92,7 @@ async fn list(State(api): State<Api>) -> Response {
 async fn add(State(api): State<Api>, request: Result<Json<AddRequest>, JsonRejection>) -> Response {
     let request = match body(request) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(e) => return e.into_response(),
     };
     let Ok(torrent) = hex::decode(&request.torrent) else {
         return error(StatusCode::BAD_REQUEST, "`torrent` must be hex".into());
@@ -151,7 +151,7 @@ async fn set_limits(
 ) -> Response {
     let change = match body(change) {
         Ok(change) => change,
-        Err(response) => return response,
+        Err(e) => return e.into_response(),
     };
     let mut torrents = api.torrents.lock().await;
     let limits = torrents.set_limits(info_hash.as_deref(), change).await;
