@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bitfleet_core::budget::{Limits, SessionBudget};
 use bitfleet_core::engine::{Action, Config, PeerInfo, PeerKey, Torrent};
 use bitfleet_core::metainfo::{Info, PieceHasher, TorrentBuilder};
 use bitfleet_core::tracker::{AnnounceEvent, AnnounceResponse};
@@ -82,24 +83,34 @@ impl Swarm {
                 Bitfield::full(info.piece_count()),
                 *up_limit,
                 i as u64,
+                None,
             );
         }
         for i in 0..leechers {
             let seed = (seeds.len() + i) as u64;
-            swarm.add_node(
-                vec![0; data.len()],
-                Bitfield::new(info.piece_count()),
-                None,
-                seed,
-            );
+            swarm.add_leecher(seed, None);
         }
         swarm
     }
 
-    fn add_node(&mut self, storage: Vec<u8>, have: Bitfield, up_limit: Option<u64>, seed: u64) {
+    fn add_leecher(&mut self, seed: u64, budget: Option<SessionBudget>) {
+        let (len, pieces) = (self.info.total_length(), self.info.piece_count());
+        let storage = vec![0; usize::try_from(len).expect("payload fits in memory")];
+        self.add_node(storage, Bitfield::new(pieces), None, seed, budget);
+    }
+
+    fn add_node(
+        &mut self,
+        storage: Vec<u8>,
+        have: Bitfield,
+        up_limit: Option<u64>,
+        seed: u64,
+        budget: Option<SessionBudget>,
+    ) {
         let index = self.nodes.len();
         let mut config = Config::new(PeerId::generate(seed), addr_of(index).port());
         config.upload_limit = up_limit;
+        config.budget = budget;
         let info_hash = bitfleet_core::InfoHash([7; 20]);
         let mut torrent = Torrent::new(self.info.clone(), info_hash, have, config, seed, self.now);
         torrent.start(self.now);
@@ -343,4 +354,38 @@ fn a_liar_mixed_into_pieces_with_an_honest_seed_gets_only_itself_banned() {
     );
     assert!(swarm.nodes[2].storage == data);
     assert!(swarm.nodes[2].torrent.status(swarm.now).hash_failures >= 1);
+}
+
+#[test]
+fn torrents_sharing_a_global_download_cap_stay_within_it_and_split_it_fairly() {
+    let data = payload(2 << 20, 5);
+    // An uncapped seed: on the virtual network only the cap takes time.
+    let mut swarm = Swarm::new(&data, 64 << 10, &[None], 0);
+    let rate = 256 << 10;
+    let limits = Limits {
+        upload: None,
+        download: Some(rate),
+    };
+    let budget = SessionBudget::new(limits, 64 << 10, swarm.now);
+    swarm.add_leecher(10, Some(budget.clone()));
+    swarm.add_leecher(11, Some(budget));
+    assert!(swarm.run(Duration::from_secs(120)));
+    let done: Vec<Duration> = swarm.nodes[1..]
+        .iter()
+        .map(|n| n.completed_at.expect("complete").since_epoch())
+        .collect();
+    let received: u64 = swarm.nodes[1..]
+        .iter()
+        .map(|n| n.torrent.status(swarm.now).transfer.downloaded)
+        .sum();
+    // Everything received passed the shared cap: at most one burst (a second) early.
+    let last = done.iter().max().expect("two leechers");
+    let least = Duration::from_secs_f64(received as f64 / rate as f64 - 1.0);
+    assert!(*last >= least, "{received} bytes by {done:?}");
+    // Neither starved: they finish close together.
+    let first = done.iter().min().expect("two leechers");
+    assert!(
+        first.as_secs_f64() > 0.7 * last.as_secs_f64(),
+        "finished at {done:?}"
+    );
 }
