@@ -1,6 +1,8 @@
 //! A `bitfleet daemon` under test and the commands that talk to it (`add`, `list --json`,
 //! `limit`, ...), with a probe that measures transfer rates from `list`'s counters.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
@@ -118,6 +120,18 @@ impl Daemon {
         }
     }
 
+    /// The API's address (`HOST:PORT`) and token, from the state folder.
+    pub fn endpoint(&self) -> Result<(String, String)> {
+        let path = self.state_dir.join("api.json");
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+        let url = json["url"].as_str().context("api.json has no url")?;
+        let addr = url
+            .strip_prefix("http://")
+            .context("the API url is not http")?;
+        let token = json["token"].as_str().context("api.json has no token")?;
+        Ok((addr.to_owned(), token.to_owned()))
+    }
+
     /// Watches a counter (`pick` of each list) for `duration`; see [`Samples`].
     pub fn probe(&self, duration: Duration, pick: impl Fn(&Listing) -> u64) -> Result<Samples> {
         let started = Instant::now();
@@ -161,4 +175,33 @@ impl Samples {
     pub fn first_at(&self) -> Option<Instant> {
         self.points.first().map(|(at, _)| *at)
     }
+}
+
+/// One raw HTTP/1.1 request (`Connection: close`), for what the commands never send; returns
+/// the status code and the body.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(TIMEOUT_QUICK))?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("not an HTTP answer: {answer:?}"))?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((status, body.to_owned()))
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bitfleet_tests::daemon::{Caps, Daemon, Listing};
+use bitfleet_tests::daemon::{http_request, Caps, Daemon, Listing};
 use bitfleet_tests::{
     bitfleet_create, bitfleet_seed, compare_trees, loopback, temp_dir, uneven_tree, write_payload,
     Proc, TIMEOUT_QUICK, TIMEOUT_TRANSFER,
@@ -156,4 +156,71 @@ fn three_torrents_finish_and_the_daemon_survives_its_restart() {
     daemon.command(&["remove", alpha]).unwrap();
     assert_eq!(daemon.list().unwrap().torrents.len(), 2);
     compare_trees(&seeds[0].data, &out(&seeds[0])).unwrap();
+}
+
+#[test]
+fn the_api_wants_its_token_and_refuses_garbage() {
+    let tmp = temp_dir("daemon-api").unwrap();
+    let mut daemon = Daemon::start("daemon", &tmp.path().join("state"), &[]).unwrap();
+    let (addr, token) = daemon.endpoint().unwrap();
+    assert!(
+        addr.starts_with("127.0.0.1:"),
+        "the API must be on loopback: {addr}"
+    );
+    let call = |method, path, token: Option<&str>, body| {
+        http_request(&addr, method, path, token, body).unwrap()
+    };
+
+    let (status, body) = call("GET", "/v1/torrents", None, "");
+    assert_eq!(status, 401, "{body}");
+    let wrong = "0".repeat(token.len());
+    assert_eq!(call("GET", "/v1/torrents", Some(&wrong), "").0, 401);
+
+    let token = Some(token.as_str());
+    let refused = [
+        ("POST", "/v1/torrents", r#"{"torrent":"zz""#, 400),
+        (
+            "POST",
+            "/v1/torrents",
+            r#"{"torrent":"zz","out":"/tmp/x"}"#,
+            400,
+        ),
+        (
+            "POST",
+            "/v1/torrents",
+            r#"{"torrent":"6465","out":"/tmp/x"}"#,
+            400,
+        ),
+        ("POST", "/v1/torrents", r#"[1,2,3]"#, 400),
+        ("PUT", "/v1/limits", r#"{"download":"fast"}"#, 400),
+        ("PUT", "/v1/limits", r#"{"download":-1}"#, 400),
+        ("POST", "/v1/torrents/not-a-hash/pause", "", 404),
+        (
+            "DELETE",
+            &format!("/v1/torrents/{}", "ab".repeat(20)),
+            "",
+            404,
+        ),
+    ];
+    for (method, path, body, expected) in refused {
+        let (status, answer) = call(method, path, token, body);
+        assert_eq!(status, expected, "{method} {path} {body}: {answer}");
+        let error: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert!(error["error"].is_string(), "{answer}");
+    }
+
+    // A relative download folder is refused: the daemon's working folder is nobody's choice.
+    let data = tmp.path().join("data");
+    write_payload(&data.join("x"), 9, &uneven_tree(MIB).unwrap()).unwrap();
+    let torrent = tmp.path().join("x.torrent");
+    bitfleet_create(&data.join("x"), &torrent, &[]).unwrap();
+    let hex = hex::encode(std::fs::read(&torrent).unwrap());
+    let body = format!(r#"{{"torrent":"{hex}","out":"relative/dir"}}"#);
+    assert_eq!(call("POST", "/v1/torrents", token, &body).0, 400);
+
+    assert!(
+        daemon.proc.is_running(),
+        "garbage must not bring the daemon down"
+    );
+    assert!(daemon.list().unwrap().torrents.is_empty());
 }
