@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use bitfleet_tests::daemon::{Daemon, Listing, Samples};
 use bitfleet_tests::{
-    bitfleet_create, bitfleet_seed, compare_trees, loopback, temp_dir, write_payload, FileSpec,
-    Proc, TIMEOUT_QUICK, TIMEOUT_TRANSFER,
+    bitfleet, bitfleet_create, bitfleet_get, bitfleet_seed, compare_trees, free_port, loopback,
+    temp_dir, write_payload, FileSpec, Line, Proc, TIMEOUT_QUICK, TIMEOUT_TRANSFER,
 };
 
 const MIB: u64 = 1 << 20;
@@ -186,4 +186,64 @@ fn a_global_cap_is_shared_by_all_torrents() {
     eprintln!("first torrent's share of the bytes: {share:.3} ({each:?})");
     assert!((0.35..=0.65).contains(&share), "unfair split {each:?}");
     assert_eq!(daemon.list().unwrap().limits.download, Some(MIB));
+}
+
+#[test]
+fn serve_up_limit_is_one_cap_for_all_its_seeds() {
+    const EACH: u64 = 6 * MIB;
+    let tmp = temp_dir("serve-cap").unwrap();
+    let names = ["one", "two"];
+    for (i, name) in names.iter().enumerate() {
+        let spec = [FileSpec::new("payload.bin", EACH)];
+        write_payload(&tmp.path().join(name), 30 + i as u64, &spec).unwrap();
+    }
+    let listen = format!("127.0.0.1:{}", free_port().unwrap());
+    let mut cmd = bitfleet().unwrap();
+    cmd.arg("serve");
+    cmd.args(names.map(|n| tmp.path().join(n)));
+    cmd.args(["--listen", &listen, "--up-limit", "1M"]);
+    let mut serve = Proc::spawn("serve", cmd).unwrap();
+    let mut urls = Vec::new();
+    while urls.len() < names.len() {
+        let url = serve
+            .wait_for("a torrent URL", TIMEOUT_QUICK, |line| match line {
+                Line::Text(text) => text.strip_prefix("torrent: ").map(|rest| {
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                }),
+                _ => None,
+            })
+            .unwrap();
+        urls.push(url);
+    }
+
+    let started = Instant::now();
+    let mut gets: Vec<Proc> = urls
+        .iter()
+        .zip(names)
+        .map(|(url, name)| {
+            let out = tmp.path().join("out").join(name);
+            bitfleet_get(&format!("get {name}"), url, &out, &[], &[]).unwrap()
+        })
+        .collect();
+    let mut finished = Vec::new();
+    for get in &mut gets {
+        get.wait_complete(TIMEOUT_TRANSFER).unwrap();
+        finished.push(started.elapsed());
+    }
+    // Both downloads come from the capped seeds only: 12 MiB through one 1 MiB/s cap take at
+    // least 11 s (one second of burst). Capped per seed, they would take 6 s.
+    let least = Duration::from_secs((2 * EACH - MIB) / MIB);
+    eprintln!("finished after {finished:?}; a shared cap needs at least {least:?}");
+    let last = finished.iter().max().unwrap();
+    assert!(*last >= least.mul_f64(1.0 - TOLERANCE), "{finished:?}");
+    for name in names {
+        compare_trees(
+            &tmp.path().join(name),
+            &tmp.path().join("out").join(name).join(name),
+        )
+        .unwrap();
+    }
 }
