@@ -88,7 +88,7 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     let peer_port = session.port();
 
     let torrents = Arc::new(Mutex::new(Torrents::new(session, state_dir.clone())));
-    Torrents::restore(&torrents, saved)?;
+    Torrents::restore(&torrents, saved).await;
     let flags = LimitsSpec {
         upload: args.up_limit,
         download: args.down_limit,

@@ -116,3 +116,33 @@ pub struct ListResponse {
 pub struct ErrorBody {
     pub error: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_keeps_what_it_leaves_out_and_zero_removes() {
+        let caps = LimitsSpec {
+            upload: Some(10),
+            download: Some(20),
+        };
+        let change = LimitsSpec {
+            upload: Some(0),
+            download: None,
+        };
+        let changed = caps.updated(change);
+        assert_eq!(changed.upload, None);
+        assert_eq!(changed.download, Some(20));
+        let parsed: LimitsSpec = serde_json::from_str(r#"{"download":5}"#).unwrap();
+        assert_eq!(caps.updated(parsed).download, Some(5));
+    }
+
+    #[test]
+    fn state_names_are_those_of_the_json() {
+        use TorrentState::*;
+        for state in [Checking, Downloading, Seeding, Paused, Failed] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+    }
+}

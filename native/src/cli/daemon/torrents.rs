@@ -60,7 +60,10 @@ struct Entry {
 }
 
 enum Run {
-    Paused,
+    /// With the pieces it had when it was paused (0 when paused before this start).
+    Paused {
+        have: u32,
+    },
     /// A start job is finding the pieces on disk.
     Checking {
         start: u64,
@@ -82,10 +85,8 @@ impl Torrents {
 
     /// Takes the saved state up again: global caps, then every torrent, started unless paused.
     /// A torrent that cannot be loaded is kept, failed, so that it can be removed.
-    pub fn restore(shared: &Shared, state: State) -> Result<(), RequestError> {
-        let mut torrents = shared.try_lock().map_err(|_| {
-            RequestError::BadRequest("the daemon's torrents are busy at start-up".into())
-        })?;
+    pub async fn restore(shared: &Shared, state: State) {
+        let mut torrents = shared.lock().await;
         torrents.apply_global(state.limits);
         for saved in state.torrents {
             let Ok(info_hash) = InfoHash::from_hex(&saved.info_hash) else {
@@ -112,7 +113,6 @@ impl Torrents {
             };
             torrents.insert(shared, metainfo, saved);
         }
-        Ok(())
     }
 
     pub fn add(
@@ -147,7 +147,7 @@ impl Torrents {
             out: added.out,
             limits: added.limits,
             peers: added.peers,
-            run: Run::Paused,
+            run: Run::Paused { have: 0 },
         };
         self.entries.insert(info_hash, entry);
         if !added.paused {
@@ -214,9 +214,10 @@ impl Torrents {
 
     pub async fn pause(&mut self, info_hash: &str) -> Result<TorrentView, RequestError> {
         let (key, entry) = self.entry(info_hash)?;
-        if let Run::Running(handle) = std::mem::replace(&mut entry.run, Run::Paused) {
+        if let Run::Running(handle) = std::mem::replace(&mut entry.run, Run::Paused { have: 0 }) {
             // Under the lock: a resume right after must not race the old task's shutdown.
-            handle.stop().await;
+            let have = handle.stop().await.status.pieces_have;
+            entry.run = Run::Paused { have };
         }
         self.save()?;
         self.view(&key)
@@ -228,7 +229,7 @@ impl Torrents {
         info_hash: &str,
     ) -> Result<TorrentView, RequestError> {
         let (key, entry) = self.entry(info_hash)?;
-        if matches!(entry.run, Run::Paused | Run::Failed(_)) {
+        if matches!(entry.run, Run::Paused { .. } | Run::Failed(_)) {
             self.start(shared, key);
             self.save()?;
         }
@@ -303,14 +304,16 @@ impl Torrents {
             .ok_or_else(|| RequestError::NotFound(info_hash.to_hex()))
     }
 
-    /// Stops every torrent gracefully (their resume data is saved); the state stays as it
-    /// was, so the next start runs the same torrents.
+    /// Stops every torrent gracefully and at once (their resume data is saved). The saved
+    /// state is left as it is, so the next start runs the same torrents.
     pub async fn shut_down(&mut self) {
-        for entry in self.entries.values_mut() {
-            if let Run::Running(handle) = std::mem::replace(&mut entry.run, Run::Paused) {
-                handle.stop().await;
+        let mut stopping = tokio::task::JoinSet::new();
+        for (_, entry) in std::mem::take(&mut self.entries) {
+            if let Run::Running(handle) = entry.run {
+                stopping.spawn(handle.stop());
             }
         }
+        stopping.join_all().await;
     }
 
     fn save(&self) -> Result<(), StateError> {
@@ -320,7 +323,7 @@ impl Torrents {
             .map(|(key, entry)| SavedTorrent {
                 info_hash: key.to_hex(),
                 out: entry.out.clone(),
-                paused: matches!(entry.run, Run::Paused),
+                paused: matches!(entry.run, Run::Paused { .. }),
                 limits: entry.limits,
                 peers: entry.peers.clone(),
             })
@@ -351,7 +354,7 @@ fn view_of(info_hash: &InfoHash, entry: &Entry) -> TorrentView {
         limits: entry.limits,
     };
     match &entry.run {
-        Run::Paused => {}
+        Run::Paused { have } => view.have = *have,
         Run::Checking { .. } => view.state = TorrentState::Checking,
         Run::Failed(why) => {
             view.state = TorrentState::Failed;
