@@ -115,10 +115,6 @@ impl Share {
         f(lock(&self.inner).bucket(self.direction), self.id)
     }
 
-    pub fn is_limited(&self) -> bool {
-        self.with(|bucket, _| bucket.rate.is_some())
-    }
-
     /// Whole tokens this share may take now (`u64::MAX` when unlimited). Asking counts as
     /// wanting tokens: the share takes part in the deal for a while.
     pub fn available(&self, now: Instant) -> u64 {
@@ -130,10 +126,11 @@ impl Share {
         self.with(|bucket, id| bucket.try_take(id, bytes, now))
     }
 
-    /// When this share should have `bytes` tokens at its part of the rate, judged from the
-    /// last refill (a time in the past when it already has them).
-    pub fn ready_at(&self, bytes: u64) -> Instant {
-        self.with(|bucket, id| bucket.ready_at(id, bytes))
+    /// When a transfer of `bytes` waiting for this share's tokens can go on, at its part of
+    /// the rate: `None` when it need not wait (unlimited, or the tokens were there at the last
+    /// refill) or never can (zero rate).
+    pub fn wake_at(&self, bytes: u64) -> Option<Instant> {
+        self.with(|bucket, id| bucket.wake_at(id, bytes))
     }
 }
 
@@ -278,16 +275,15 @@ impl FairBucket {
         true
     }
 
-    fn ready_at(&self, id: u64, bytes: u64) -> Instant {
-        let Some(rate) = self.rate.filter(|r| *r > 0) else {
-            return self.last;
-        };
-        let need = (bytes as u128 * MICRO).saturating_sub(self.held(id));
+    fn wake_at(&self, id: u64, bytes: u64) -> Option<Instant> {
+        let rate = self.rate.filter(|r| *r > 0)?;
+        let need = (bytes as u128 * MICRO).checked_sub(self.held(id))?;
         // This share earns its part of the rate: the rate over the active shares, itself
         // included.
         let sharing = self.active_count(self.last).max(1);
         let micros = need.saturating_mul(sharing).div_ceil(rate as u128);
-        self.last + Duration::from_micros(micros.min(u64::MAX as u128) as u64)
+        let micros = micros.min(u64::MAX as u128) as u64;
+        (micros > 0).then(|| self.last + Duration::from_micros(micros))
     }
 }
 
@@ -380,12 +376,12 @@ mod tests {
         let taken = run(&[&a], 2_000, 10_000);
         assert!((100_000..=120_000).contains(&taken[0]), "{taken:?}");
         let up = budget.share(Direction::Upload);
-        assert!(!up.is_limited());
+        assert_eq!(up.wake_at(u64::MAX / 2), None);
         assert!(up.try_take(u64::MAX / 2, at(0)));
     }
 
     #[test]
-    fn ready_at_counts_the_sharers() {
+    fn wake_at_counts_the_sharers() {
         let budget = budget(100_000);
         let (a, b) = (
             budget.share(Direction::Download),
@@ -393,7 +389,10 @@ mod tests {
         );
         run(&[&a, &b], 0, 1_000);
         // Both emptied at 999 ms; each earns 50 000 bytes/s, a block in 20 ms.
-        let ready = a.ready_at(BLOCK);
-        assert!(ready > at(999) && ready <= at(1_020), "{ready:?}");
+        let wake = a.wake_at(BLOCK).expect("a is out of tokens");
+        assert!(wake > at(999) && wake <= at(1_020), "{wake:?}");
+        // With tokens there, nothing to wait for.
+        assert!(a.available(at(1_200)) >= BLOCK);
+        assert_eq!(a.wake_at(BLOCK), None);
     }
 }

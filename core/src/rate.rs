@@ -121,6 +121,15 @@ impl TokenBucket {
         (self.tokens / 1_000_000).min(u64::MAX as u128) as u64
     }
 
+    /// When a transfer of `bytes` waiting for tokens can go on: `None` when it need not wait
+    /// (unlimited, or the tokens were there at the last refill) or never can (zero rate).
+    pub fn wake_at(&self, bytes: u64) -> Option<Instant> {
+        let rate = self.rate.filter(|r| *r > 0)?;
+        let need = (bytes as u128 * 1_000_000).checked_sub(self.tokens)?;
+        let micros = need.div_ceil(rate as u128).min(u64::MAX as u128) as u64;
+        (micros > 0).then(|| self.last + Duration::from_micros(micros))
+    }
+
     /// When `bytes` tokens will be there, judged from the last refill (a time in the past
     /// when they already are). Unlimited or zero-rate buckets answer with the last refill.
     pub fn ready_at(&self, bytes: u64) -> Instant {
@@ -157,7 +166,10 @@ mod tests {
         assert!(b.try_take(1000, at(0)));
         assert!(!b.try_take(1, at(0)));
         assert_eq!(b.ready_at(500), at(500));
-        assert!(b.try_take(500, at(500)));
+        assert_eq!(b.wake_at(500), Some(at(500)));
+        assert!(b.try_take(1, at(1)));
+        assert_eq!(b.wake_at(0), None, "nothing to wait for");
+        assert!(b.try_take(499, at(500)));
         // Over 10 s at most one burst plus 10 s of rate can pass.
         let mut b = TokenBucket::new(Some(1000), 0, at(0));
         let mut taken = 0;

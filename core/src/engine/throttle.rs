@@ -24,10 +24,6 @@ impl Throttle {
         self.own.set_rate(rate, now);
     }
 
-    pub fn is_limited(&self) -> bool {
-        self.own.rate().is_some() || self.global.as_ref().is_some_and(Share::is_limited)
-    }
-
     /// Whole tokens both caps allow now (`u64::MAX` when unlimited).
     pub fn available(&mut self, now: Instant) -> u64 {
         let own = self.own.available(now);
@@ -50,12 +46,10 @@ impl Throttle {
         self.own.try_take(bytes, now)
     }
 
-    /// When both caps should allow `bytes` (see [`TokenBucket::ready_at`]).
-    pub fn ready_at(&self, bytes: u64) -> Instant {
-        let own = self.own.ready_at(bytes);
-        match self.global.as_ref().filter(|g| g.is_limited()) {
-            Some(global) => own.max(global.ready_at(bytes)),
-            None => own,
-        }
+    /// When a transfer of `bytes` held back by either cap can go on; `None` when neither
+    /// holds it back (see [`TokenBucket::wake_at`]).
+    pub fn wake_at(&self, bytes: u64) -> Option<Instant> {
+        let global = self.global.as_ref().and_then(|g| g.wake_at(bytes));
+        self.own.wake_at(bytes).max(global)
     }
 }

@@ -298,10 +298,14 @@ impl Torrent {
             .values()
             .any(|p| p.am_interested && !p.peer_choking);
         let block = BLOCK_SIZE as u64;
-        let upload = (upload_waiting && self.upload_throttle.is_limited())
-            .then(|| self.upload_throttle.ready_at(block));
-        let download = (download_waiting && self.download_throttle.is_limited())
-            .then(|| self.download_throttle.ready_at(block));
+        // Only a transfer the caps hold back needs a wake-up: one that has its tokens goes on
+        // with the next event, and waking it for nothing would spin.
+        let upload = upload_waiting
+            .then(|| self.upload_throttle.wake_at(block))
+            .flatten();
+        let download = download_waiting
+            .then(|| self.download_throttle.wake_at(block))
+            .flatten();
         upload.into_iter().chain(download).min()
     }
 }
