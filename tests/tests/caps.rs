@@ -13,7 +13,7 @@ use bitfleet_tests::{
 
 const MIB: u64 = 1 << 20;
 /// Enough that no measurement window runs out of data.
-const PAYLOAD: u64 = 48 * MIB;
+const PAYLOAD: u64 = 64 * MIB;
 /// How far a measured rate may stray from its cap.
 const TOLERANCE: f64 = 0.10;
 const WINDOW: Duration = Duration::from_secs(10);
@@ -80,13 +80,13 @@ fn window_rate(samples: &Samples, skip: Duration, window: Duration) -> f64 {
 }
 
 /// Sets the torrent's download cap to `rate` through `limit` and checks the rate measured over
-/// the 4 s that start [`TAKES_EFFECT`] after the change.
+/// the 6 s that start [`TAKES_EFFECT`] after the change.
 fn change_cap(daemon: &Daemon, info_hash: &str, rate: &str, cap: u64) {
     daemon
         .command(&["limit", info_hash, "--down", rate])
         .unwrap();
     let from = Instant::now() + TAKES_EFFECT;
-    let window = Duration::from_secs(4);
+    let window = Duration::from_secs(6);
     let samples = daemon
         .probe(
             TAKES_EFFECT + window + Duration::from_secs(1),
