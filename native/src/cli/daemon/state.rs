@@ -58,18 +58,19 @@ pub struct StateDir {
 }
 
 impl StateDir {
-    /// Creates the folder (owner-only on unix) if needed.
+    /// Creates the folder if needed, owner-only on unix. An existing folder keeps its mode
+    /// (it may be shared, like /tmp): the files in it are owner-only anyway.
     pub fn open(root: &Path) -> Result<Self, StateError> {
-        let io_err = |source| StateError::Io {
-            path: root.to_owned(),
-            source,
-        };
-        fs::create_dir_all(root.join(TORRENTS_DIR)).map_err(io_err)?;
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
         #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(root, fs::Permissions::from_mode(0o700)).map_err(io_err)?;
-        }
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(root.join(TORRENTS_DIR))
+            .map_err(|source| StateError::Io {
+                path: root.to_owned(),
+                source,
+            })?;
         Ok(Self {
             root: root.to_owned(),
         })
