@@ -24,7 +24,8 @@ pub struct Caps {
     pub download: Option<u64>,
 }
 
-/// `bitfleet list --json`.
+/// `bitfleet list --json`, as native/README.md documents it. Written out here rather than
+/// taken from the `bitfleet` crate so that a change of the format breaks these tests.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Listing {
     pub limits: Caps,
