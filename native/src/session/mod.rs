@@ -2,7 +2,8 @@
 //! by all its torrents; each torrent runs in its own task that owns the engine's `Torrent`.
 
 mod announce;
-mod clock;
+mod browsers;
+pub(crate) mod clock;
 mod engine;
 mod listener;
 mod piece_reads;
@@ -12,7 +13,7 @@ mod task;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use bitfleet_core::engine::{Config, MetadataFetch, Status, Torrent};
@@ -26,11 +27,13 @@ use tokio::task::JoinHandle;
 
 pub use announce::http_client;
 use announce::Announcer;
+pub use browsers::BrowserBytes;
 use engine::Engine;
 use resume::ResumeWriter;
 use roaming::NetworkWatch;
 use task::{Data, Event, MagnetPlan, TorrentTask};
 
+use crate::rtc::{self, Rtc, RtcAnnouncer};
 use crate::storage::Storage;
 
 /// Events queued per torrent before peer readers wait (backpressure on fast peers).
@@ -62,6 +65,8 @@ pub struct Report {
     pub complete: bool,
     /// Why the torrent gave up (a magnet link whose torrent could not be stored).
     pub error: Option<String>,
+    /// The part of the traffic exchanged with browser peers.
+    pub browsers: BrowserBytes,
 }
 
 /// Turns a magnet link's torrent, once known, into its storage and the pieces already there.
@@ -99,6 +104,9 @@ impl Router {
 pub struct Session {
     peer_id: PeerId,
     port: u16,
+    bind: IpAddr,
+    /// WebRTC peers too, through each torrent's WebSocket tracker (see `enable_webrtc`).
+    rtc: Option<Arc<Rtc>>,
     router: Arc<Router>,
     accept: JoinHandle<()>,
 }
@@ -114,9 +122,18 @@ impl Session {
         Ok(Session {
             peer_id,
             port,
+            bind: addr.ip(),
+            rtc: None,
             router,
             accept,
         })
+    }
+
+    /// Torrents added from now on also announce to the WebSocket tracker beside their first
+    /// http tracker (`ws://HOST/announce`, same peer id: the tracker sees one peer) and take
+    /// WebRTC peers, browsers among them.
+    pub fn enable_webrtc(&mut self) {
+        self.rtc = Some(Arc::new(Rtc::new(self.bind)));
     }
 
     pub fn port(&self) -> u16 {
@@ -223,6 +240,17 @@ impl Session {
         let (report_tx, report_rx) = watch::channel(report);
         let (stop_tx, stop_rx) = oneshot::channel();
         self.router.insert(info_hash, events_tx.clone());
+        let rtc = self.rtc.as_ref().and_then(|rtc| {
+            let urls = trackers.iter().find_map(|url| rtc::ws_tracker_url(url))?;
+            let peers = events_tx.clone();
+            Some(RtcAnnouncer::start(
+                rtc.clone(),
+                urls,
+                info_hash,
+                self.peer_id,
+                peers,
+            ))
+        });
         let task = TorrentTask {
             engine,
             data,
@@ -230,6 +258,7 @@ impl Session {
             keep_resume: options.keep_resume,
             network: NetworkWatch::default(),
             announcer: Announcer::new(trackers, info_hash, self.peer_id, self.port),
+            rtc,
             peer_id: self.peer_id,
             events_tx,
             events_rx,
@@ -238,6 +267,7 @@ impl Session {
             next_key: 0,
             work: tokio::task::JoinSet::new(),
             reads: Default::default(),
+            browsers: Default::default(),
         };
         let router = self.router.clone();
         let join = tokio::spawn(async move {
@@ -295,7 +325,7 @@ impl TorrentHandle {
 }
 
 /// A seed for peer ids and the engine's randomness; std's hasher keys are random per process.
-pub(super) fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::SystemTime::now())
 }
