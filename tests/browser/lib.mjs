@@ -106,6 +106,18 @@ export async function openPage(context, url) {
   return { page, errors, consoleErrors };
 }
 
+/** A page in its own browser (pushed onto `browsers` to be closed) whose client announces to
+ * the WebSocket tracker `tracker`; resolves to what `openPage` gives. */
+export async function clientPage(site, tracker, browsers) {
+  const chromium = await launchChromium();
+  browsers.push(chromium);
+  const opened = await openPage(chromium.browser, `${site.url}/`);
+  await opened.page.evaluate((tracker) => {
+    window.testClient = new window.bitfleet.Client({ trackers: [tracker], iceUrl: "/ice" });
+  }, tracker);
+  return opened;
+}
+
 export async function assertBuilt() {
   try {
     await readFile(join(webRoot, "pkg", "bitfleet_wasm_bg.wasm"));

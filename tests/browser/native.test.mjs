@@ -9,16 +9,7 @@ import { createInterface } from "node:readline";
 import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  serveStatic,
-  launchChromium,
-  openPage,
-  assertBuilt,
-  webRoot,
-  repo,
-  generate,
-  startTracker,
-} from "./lib.mjs";
+import { serveStatic, launchChromium, assertBuilt, webRoot, repo, generate, startTracker, clientPage } from "./lib.mjs";
 import { withAnnounce } from "./bencode.mjs";
 
 const HOST = process.env.BITFLEET_NETNS_ADDR;
@@ -122,15 +113,8 @@ async function makeTorrent(name, length) {
   return { dir, torrent, bytes: await readFile(torrent) };
 }
 
-/** A page in its own browser whose client uses the test's WebSocket tracker. */
-async function clientPage() {
-  const chromium = await launchChromium();
-  browsers.push(chromium);
-  const opened = await openPage(chromium.browser, `${site.url}/`);
-  await opened.page.evaluate((tracker) => {
-    window.testClient = new window.bitfleet.Client({ trackers: [tracker], iceUrl: "/ice" });
-  }, WS_TRACKER);
-  return opened;
+function newPage() {
+  return clientPage(site, WS_TRACKER, browsers);
 }
 
 /** Starts downloading `torrentBytes` in the page; `finished(page)` waits for the result. */
@@ -183,7 +167,7 @@ test("a page downloads from a native seed over WebRTC", { timeout: 180_000 }, as
   const { dir, torrent, bytes } = await makeTorrent("native-seeded.bin", length);
   const seed = startNative("seed", ["seed", torrent, "--dir", dir]);
   await seed.waitFor((line) => line.event === "started");
-  const { page, errors } = await clientPage();
+  const { page, errors } = await newPage();
   const started = Date.now();
   await startDownload(page, bytes);
   const fetched = await finished(page, length);
@@ -198,7 +182,7 @@ test("a page downloads from a native seed over WebRTC", { timeout: 180_000 }, as
 
 test("bitfleet get downloads from a page that seeds over WebRTC", { timeout: 180_000 }, async (t) => {
   const length = PAYLOAD_LEN + 777;
-  const { page, errors } = await clientPage();
+  const { page, errors } = await newPage();
   const pageTorrent = await page.evaluate(
     async ({ length, generate }) => {
       const bytes = new Function(`return ${generate}`)()(length);
@@ -231,7 +215,7 @@ test("a mixed swarm: a capped native seed, two pages, two natives", { timeout: 3
   // Capped well below what the leechers could take: most bytes must come from each other.
   const seed = startNative("capped-seed", ["seed", torrent, "--dir", dir, "--up-limit", "1M"]);
   await seed.waitFor((line) => line.event === "started");
-  const pages = [await clientPage(), await clientPage()];
+  const pages = [await newPage(), await newPage()];
   const started = Date.now();
   for (const { page } of pages) await startDownload(page, bytes);
   // The natives join once the pages hold a quarter, so browsers have pieces natives lack.

@@ -109,7 +109,7 @@ impl PeerArgs {
 
 /// Warnings, except webrtc-rs's: it warns about every connection torn down, which is routine.
 const DEFAULT_LOG: &str = "warn,webrtc=error,webrtc_ice=error,webrtc_sctp=error,\
-                           webrtc_dtls=error,webrtc_mdns=error,webrtc_data=error";
+                           webrtc_mdns=error,webrtc_data=error,dtls=error";
 
 /// Runs the command line; the binary's whole `main`.
 pub fn main() -> ExitCode {

@@ -94,7 +94,7 @@ impl Slots {
         self.0.load(Ordering::Relaxed)
     }
 
-    fn take(&self) -> Slot {
+    pub fn take(&self) -> Slot {
         self.0.fetch_add(1, Ordering::Relaxed);
         Slot(self.0.clone())
     }
