@@ -177,6 +177,13 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
     async fn announce(&mut self, event: Option<AnnounceEvent>, left: u64) {
         self.left = (event != Some(AnnounceEvent::Stopped)).then_some(left);
         self.offers.retain(|_, waiting| !waiting.is_closed());
+        // Offers hold sockets for 50 s: none for a tracker that is not there.
+        if self.ws.is_none() {
+            self.ws = connect(&self.url).await;
+            if self.ws.is_none() {
+                return self.schedule_rejoin();
+            }
+        }
         let wanted = if event == Some(AnnounceEvent::Stopped) {
             0
         } else {
@@ -292,9 +299,7 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
         let Some(text) = message else {
             tracing::debug!(rejoin_in = ?self.rejoin_delay, "WebSocket tracker connection closed");
             self.ws = None;
-            self.rejoin = Some(tokio::time::Instant::now() + self.rejoin_delay);
-            self.rejoin_delay = (self.rejoin_delay * 2).min(REJOIN_MAX);
-            return;
+            return self.schedule_rejoin();
         };
         self.rejoin_delay = REJOIN_MIN;
         match TrackerMessage::parse(&text) {
@@ -334,6 +339,14 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
             }
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "unreadable WebSocket tracker message"),
+        }
+    }
+
+    /// Announces again soon, backing off while the tracker stays away.
+    fn schedule_rejoin(&mut self) {
+        if self.left.is_some() {
+            self.rejoin = Some(tokio::time::Instant::now() + self.rejoin_delay);
+            self.rejoin_delay = (self.rejoin_delay * 2).min(REJOIN_MAX);
         }
     }
 
