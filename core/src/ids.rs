@@ -59,6 +59,11 @@ impl PeerId {
         }
         Self(id)
     }
+
+    /// Whether the id is a browser's: Bitfleet Web (`-BW`) or WebTorrent (`-WW`).
+    pub fn is_browser(&self) -> bool {
+        matches!(self.0.get(..3), Some(b"-BW" | b"-WW"))
+    }
 }
 
 #[cfg(test)]
@@ -77,5 +82,13 @@ mod tests {
         let a = PeerId::generate(1);
         assert_eq!(&a.0[..8], b"-BF0100-");
         assert_ne!(a, PeerId::generate(2));
+        assert!(!a.is_browser());
+    }
+
+    #[test]
+    fn browsers_are_told_by_their_client_prefix() {
+        assert!(PeerId(*b"-BW0100-abcdefghijkl").is_browser());
+        assert!(PeerId(*b"-WW0208-abcdefghijkl").is_browser());
+        assert!(!PeerId(*b"-lt0D60-abcdefghijkl").is_browser());
     }
 }

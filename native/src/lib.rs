@@ -6,5 +6,6 @@ pub mod cli;
 pub mod create;
 pub mod net;
 pub mod progress;
+pub mod rtc;
 pub mod session;
 pub mod storage;

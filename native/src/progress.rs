@@ -98,6 +98,8 @@ impl Progress {
                 "peers": s.peers,
                 "hash_failures": s.hash_failures,
                 "wasted": s.wasted,
+                "from_browsers": report.browsers.received,
+                "to_browsers": report.browsers.sent,
             })),
             Mode::Bar => {
                 if let Some(bar) = &self.bar {

@@ -1,5 +1,6 @@
 // Shared pieces of the browser tests: a static server for web/, and Debian's Chromium.
 import { createServer } from "node:http";
+import { spawn } from "node:child_process";
 import { readFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, extname, normalize, dirname } from "node:path";
@@ -19,14 +20,18 @@ const TYPES = {
 };
 
 /** Serves `root` over HTTP on `host` (port chosen by the system); `routes` maps paths to
- * documents served in place of files: bytes as they are, anything else as JSON. The map is
- * read at each request, so routes may be added later. Resolves to `{url, close()}`. */
+ * documents served in place of files: bytes as they are (a .torrent), `{contentType, body}`
+ * as given, anything else as JSON. The map is read at each request, so routes may be added
+ * later. Resolves to `{url, close()}`. */
 export async function serveStatic(root, { host = "127.0.0.1", routes = {} } = {}) {
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     if (Object.hasOwn(routes, path)) {
       const body = routes[path];
-      if (body instanceof Uint8Array) {
+      if (body?.contentType) {
+        res.writeHead(200, { "content-type": body.contentType });
+        res.end(body.body);
+      } else if (body instanceof Uint8Array) {
         res.writeHead(200, { "content-type": "application/x-bittorrent" });
         res.end(body);
       } else {
@@ -101,10 +106,57 @@ export async function openPage(context, url) {
   return { page, errors, consoleErrors };
 }
 
+/** A page in its own browser (pushed onto `browsers` to be closed) whose client announces to
+ * the WebSocket tracker `tracker`; resolves to what `openPage` gives. */
+export async function clientPage(site, tracker, browsers) {
+  const chromium = await launchChromium();
+  browsers.push(chromium);
+  const opened = await openPage(chromium.browser, `${site.url}/`);
+  await opened.page.evaluate((tracker) => {
+    window.testClient = new window.bitfleet.Client({ trackers: [tracker], iceUrl: "/ice" });
+  }, tracker);
+  return opened;
+}
+
 export async function assertBuilt() {
   try {
     await readFile(join(webRoot, "pkg", "bitfleet_wasm_bg.wasm"));
   } catch {
     throw new Error("web/pkg is missing: run scripts/build-web.sh first");
   }
+}
+
+/** Deterministic pseudo-random bytes (xorshift32): nothing repeats, pages and natives can make
+ * them. Self-contained, so pages can rebuild it from its source text. */
+export function generate(length) {
+  const bytes = new Uint8Array(length);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+/** Starts `bitfleet-server` (the tracker) on `host:port`; resolves once it answers. */
+export async function startTracker(bin, host, port) {
+  const child = spawn(bin, ["--listen", `${host}:${port}`], { stdio: ["ignore", "ignore", "pipe"] });
+  child.stderr.on("data", (chunk) => process.stderr.write(`[bitfleet-server] ${chunk}`));
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`bitfleet-server exited with ${child.exitCode}`);
+    try {
+      const response = await fetch(`http://${host}:${port}/ice`);
+      if (response.ok) return child;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill("SIGKILL");
+  throw new Error("bitfleet-server did not come up");
 }

@@ -3,10 +3,9 @@
 // namespace (run.sh puts it there): every process of the test shares its addresses.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { serveStatic, launchChromium, openPage, assertBuilt, webRoot, repo } from "./lib.mjs";
+import { serveStatic, launchChromium, openPage, assertBuilt, webRoot, repo, generate, startTracker } from "./lib.mjs";
 
 const HOST = process.env.BITFLEET_NETNS_ADDR;
 const SERVER_BIN = process.env.BITFLEET_SERVER ?? join(repo, "target", "debug", "bitfleet-server");
@@ -27,7 +26,7 @@ const browsers = [];
 before(async () => {
   assert.ok(HOST, "run this test through tests/browser/run.sh (it needs a network namespace)");
   await assertBuilt();
-  tracker = await startTracker();
+  tracker = await startTracker(SERVER_BIN, HOST, TRACKER_PORT);
   secureSite = await serveStatic(webRoot, { host: "127.0.0.1", routes });
   plainSite = await serveStatic(webRoot, { host: HOST, routes });
   seeder = await peerPage(secureSite);
@@ -52,39 +51,6 @@ after(async () => {
   await plainSite?.close();
   tracker?.kill("SIGTERM");
 });
-
-/** Deterministic pseudo-random bytes (xorshift32): nothing repeats, both pages can make them. */
-function generate(length) {
-  const bytes = new Uint8Array(length);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
-
-async function startTracker() {
-  const child = spawn(SERVER_BIN, ["--listen", `${HOST}:${TRACKER_PORT}`], { stdio: ["ignore", "ignore", "pipe"] });
-  child.stderr.on("data", (chunk) => process.stderr.write(`[bitfleet-server] ${chunk}`));
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`bitfleet-server exited with ${child.exitCode}`);
-    try {
-      const response = await fetch(`http://${HOST}:${TRACKER_PORT}/ice`);
-      if (response.ok) return child;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  child.kill("SIGKILL");
-  throw new Error("bitfleet-server did not come up");
-}
 
 /** A page in its own browser, with a client that uses the test's tracker. */
 async function peerPage(site, options = {}) {
@@ -230,7 +196,7 @@ test("seeds rejoin a restarted tracker within seconds, and a newcomer finds them
   const restarted = Date.now();
   // The new tracker knows no one. Left to their engines, the seeds would announce again only
   // at their next scheduled announce (30 s or more away); the driver rejoins after 5 s.
-  tracker = await startTracker();
+  tracker = await startTracker(SERVER_BIN, HOST, TRACKER_PORT);
   let back = 0;
   while (back < before && Date.now() - restarted < 10_000) {
     await new Promise((resolve) => setTimeout(resolve, 250));

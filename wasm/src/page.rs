@@ -84,9 +84,10 @@ impl Page {
 /// What kind of client a peer id names: Bitfleet's and WebTorrent's browser clients, or else a
 /// native one.
 pub fn peer_kind(peer_id: &PeerId) -> &'static str {
-    match peer_id.0.get(..3) {
-        Some(b"-BW" | b"-WW") => "browser",
-        _ => "native",
+    if peer_id.is_browser() {
+        "browser"
+    } else {
+        "native"
     }
 }
 

@@ -16,6 +16,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::progress::Mode;
+use crate::session::Session;
 use rate::parse_rate;
 
 #[derive(Debug, Parser)]
@@ -70,6 +71,9 @@ struct PeerArgs {
     /// Upload cap in bytes/s (suffix K, M or G; 0 for none).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     up_limit: Option<u64>,
+    /// TCP peers only: no WebSocket announces, no WebRTC (browser) peers.
+    #[arg(long)]
+    no_webrtc: bool,
     /// No progress output.
     #[arg(long, conflicts_with = "json")]
     quiet: bool,
@@ -81,6 +85,17 @@ struct PeerArgs {
 impl PeerArgs {
     fn listen_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// Binds the peer listener, with WebRTC unless `--no-webrtc`.
+    async fn session(&self) -> anyhow::Result<Session> {
+        let mut session = Session::bind(self.listen_addr())
+            .await
+            .with_context(|| format!("binding the peer port {}", self.listen_addr()))?;
+        if !self.no_webrtc {
+            session.enable_webrtc();
+        }
+        Ok(session)
     }
 
     fn mode(&self) -> Mode {
@@ -101,6 +116,10 @@ impl PeerArgs {
     }
 }
 
+/// Warnings, except webrtc-rs's: it warns about every connection torn down, which is routine.
+const DEFAULT_LOG: &str = "warn,webrtc=error,webrtc_ice=error,webrtc_sctp=error,\
+                           webrtc_mdns=error,webrtc_data=error,dtls=error";
+
 /// Runs the command line; the binary's whole `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -110,7 +129,7 @@ pub fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .init();
     let result = tokio::runtime::Runtime::new()

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::{swarm, PeerArgs};
 use crate::progress::Progress;
-use crate::session::{Session, TorrentOptions};
+use crate::session::TorrentOptions;
 use crate::storage::{Access, Storage};
 
 #[derive(Debug, Args)]
@@ -45,9 +45,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             have.len()
         );
     }
-    let session = Session::bind(args.peer.listen_addr())
-        .await
-        .with_context(|| format!("binding the peer port {}", args.peer.listen_addr()))?;
+    let session = args.peer.session().await?;
     let options = TorrentOptions {
         upload_limit: args.peer.up_limit(),
         download_limit: None,

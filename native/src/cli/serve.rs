@@ -45,6 +45,9 @@ pub struct ServeArgs {
     /// Upload cap in bytes/s shared by all the seeds together (suffix K, M or G; 0 for none).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     up_limit: Option<u64>,
+    /// Seeds take TCP peers only: no WebRTC (browser) peers.
+    #[arg(long)]
+    no_webrtc: bool,
     /// Also write each .torrent here, as NAME.torrent.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -110,13 +113,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
 
     let peers = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), args.peer_port);
-    let session = Session::bind(peers)
+    let mut session = Session::bind(peers)
         .await
         .with_context(|| format!("binding the peer port {peers}"))?;
     session.set_global_limits(Limits {
         upload: no_limit_if_zero(args.up_limit),
         download: None,
     });
+    if !args.no_webrtc {
+        session.enable_webrtc();
+    }
     println!("tracker: {announce}");
     let mut handles: Vec<TorrentHandle> = Vec::new();
     for (metainfo, storage) in published {

@@ -1,13 +1,12 @@
-//! A live peer connection: a reader task turning socket reads into events, and a writer task
-//! draining a queue of outgoing bytes.
+//! A live peer connection: a reader task turning stream reads into events, and a writer task
+//! draining a queue of outgoing bytes. The stream is TCP or a WebRTC data channel.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bitfleet_core::engine::PeerKey;
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -47,6 +46,20 @@ impl PeerConnection {
     {
         let local = stream.local_addr().ok();
         let (read_half, write_half) = stream.into_split();
+        Self::spawn_halves(key, read_half, write_half, local, events)
+    }
+
+    /// The same over any stream's two halves; `local` is our end's address, if it has one.
+    pub fn spawn_halves<E>(
+        key: PeerKey,
+        read_half: impl AsyncRead + Unpin + Send + 'static,
+        write_half: impl AsyncWrite + Unpin + Send + 'static,
+        local: Option<SocketAddr>,
+        events: mpsc::Sender<E>,
+    ) -> Self
+    where
+        E: From<PeerEvent> + Send + 'static,
+    {
         let (outgoing, queue) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_loop(key, read_half, events.clone())).abort_handle();
         tokio::spawn(write_loop(key, write_half, queue, events));
@@ -76,7 +89,7 @@ impl Drop for PeerConnection {
 
 async fn read_loop<E: From<PeerEvent>>(
     key: PeerKey,
-    mut socket: OwnedReadHalf,
+    mut socket: impl AsyncRead + Unpin,
     events: mpsc::Sender<E>,
 ) {
     let mut buffer = BytesMut::with_capacity(READ_BUFFER);
@@ -101,7 +114,7 @@ async fn read_loop<E: From<PeerEvent>>(
 
 async fn write_loop<E: From<PeerEvent>>(
     key: PeerKey,
-    mut socket: OwnedWriteHalf,
+    mut socket: impl AsyncWrite + Unpin,
     mut queue: mpsc::UnboundedReceiver<Bytes>,
     events: mpsc::Sender<E>,
 ) {
@@ -115,7 +128,12 @@ async fn write_loop<E: From<PeerEvent>>(
                 Err(_) => break,
             }
         }
-        let written = tokio::time::timeout(WRITE_TIMEOUT, socket.write_all(&batch)).await;
+        // Flushed too: a stream may hold bytes back until then (a data channel does).
+        let write = async {
+            socket.write_all(&batch).await?;
+            socket.flush().await
+        };
+        let written = tokio::time::timeout(WRITE_TIMEOUT, write).await;
         if !matches!(written, Ok(Ok(()))) {
             let _ = events.send(PeerEvent::Closed(key).into()).await;
             return;

@@ -21,3 +21,11 @@ pub fn to_tokio(at: Instant) -> tokio::time::Instant {
         .checked_add(at.since_epoch())
         .map_or_else(far, tokio::time::Instant::from_std)
 }
+
+/// Sleeps until `deadline`; without one, forever (a `select!` arm that never fires).
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

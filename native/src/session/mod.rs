@@ -2,7 +2,8 @@
 //! by all its torrents; each torrent runs in its own task that owns the engine's `Torrent`.
 
 mod announce;
-mod clock;
+mod browsers;
+pub(crate) mod clock;
 mod engine;
 mod listener;
 mod piece_reads;
@@ -12,7 +13,7 @@ mod task;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use bitfleet_core::budget::{Limits, SessionBudget};
@@ -28,11 +29,13 @@ use tokio::task::JoinHandle;
 
 pub use announce::http_client;
 use announce::Announcer;
+pub use browsers::BrowserBytes;
 use engine::Engine;
 use resume::ResumeWriter;
 use roaming::NetworkWatch;
 use task::{Data, Event, MagnetPlan, TorrentTask};
 
+use crate::rtc::{self, Rtc, RtcAnnouncer};
 use crate::storage::Storage;
 
 /// Events queued per torrent before peer readers wait (backpressure on fast peers).
@@ -65,6 +68,8 @@ pub struct Report {
     pub complete: bool,
     /// Why the torrent gave up (a magnet link whose torrent could not be stored).
     pub error: Option<String>,
+    /// The part of the traffic exchanged with browser peers.
+    pub browsers: BrowserBytes,
 }
 
 /// Turns a magnet link's torrent, once known, into its storage and the pieces already there.
@@ -110,6 +115,9 @@ impl Router {
 pub struct Session {
     peer_id: PeerId,
     port: u16,
+    bind: IpAddr,
+    /// WebRTC peers too, through each torrent's WebSocket tracker (see `enable_webrtc`).
+    rtc: Option<Arc<Rtc>>,
     router: Arc<Router>,
     accept: JoinHandle<()>,
     /// Global caps all torrents draw from.
@@ -129,6 +137,8 @@ impl Session {
         Ok(Session {
             peer_id,
             port,
+            bind: addr.ip(),
+            rtc: None,
             router,
             accept,
             budget,
@@ -147,6 +157,13 @@ impl Session {
             // A full queue means the task is busy and will look at its caps soon anyway.
             let _ = torrent.try_send(Event::BudgetChanged);
         }
+    }
+
+    /// Torrents added from now on also announce to the WebSocket tracker beside their first
+    /// http tracker (`ws://HOST/announce`, same peer id: the tracker sees one peer) and take
+    /// WebRTC peers, browsers among them.
+    pub fn enable_webrtc(&mut self) {
+        self.rtc = Some(Arc::new(Rtc::new(self.bind)));
     }
 
     pub fn port(&self) -> u16 {
@@ -255,6 +272,17 @@ impl Session {
         let (stop_tx, stop_rx) = oneshot::channel();
         self.router.insert(info_hash, events_tx.clone());
         let control = events_tx.clone();
+        let rtc = self.rtc.as_ref().and_then(|rtc| {
+            let urls = trackers.iter().find_map(|url| rtc::ws_tracker_url(url))?;
+            let peers = events_tx.clone();
+            Some(RtcAnnouncer::start(
+                rtc.clone(),
+                urls,
+                info_hash,
+                self.peer_id,
+                peers,
+            ))
+        });
         let task = TorrentTask {
             engine,
             data,
@@ -262,6 +290,7 @@ impl Session {
             keep_resume: options.keep_resume,
             network: NetworkWatch::default(),
             announcer: Announcer::new(trackers, info_hash, self.peer_id, self.port),
+            rtc,
             peer_id: self.peer_id,
             events_tx,
             events_rx,
@@ -270,6 +299,7 @@ impl Session {
             next_key: 0,
             work: tokio::task::JoinSet::new(),
             reads: Default::default(),
+            browsers: Default::default(),
         };
         let router = self.router.clone();
         let join = tokio::spawn(async move {
@@ -338,7 +368,7 @@ impl TorrentHandle {
 }
 
 /// A seed for peer ids and the engine's randomness; std's hasher keys are random per process.
-pub(super) fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::SystemTime::now())
 }

@@ -14,13 +14,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::announce::Announcer;
-use super::clock::{now, to_tokio};
+use super::browsers::BrowserTraffic;
+use super::clock::{now, sleep_until, to_tokio};
 use super::engine::Engine;
 use super::piece_reads::{Lookup, PieceReads};
 use super::resume::ResumeWriter;
 use super::roaming::{self, NetworkWatch};
 use super::{random_seed, Prepare, Report};
 use crate::net::{self, NetError, PeerConnection, PeerEvent, ShakenPeer};
+use crate::rtc::{RtcAnnouncer, RtcPeer};
 use crate::storage::Storage;
 
 /// How often progress is published.
@@ -35,6 +37,8 @@ const NETWORK_POLL: Duration = Duration::from_secs(2);
 /// Everything that wakes a torrent's task.
 pub(super) enum Event {
     Shaken(ShakenPeer),
+    /// A WebRTC peer, handshakes exchanged over its data channel.
+    RtcShaken(RtcPeer),
     DialFailed(SocketAddr, NetError),
     Peer(PeerEvent),
     /// A whole piece read for serving peers' requests (`None`: the read failed).
@@ -86,6 +90,12 @@ pub(super) struct MagnetPlan {
     pub prepare: Prepare,
 }
 
+impl From<RtcPeer> for Event {
+    fn from(peer: RtcPeer) -> Self {
+        Event::RtcShaken(peer)
+    }
+}
+
 impl From<PeerEvent> for Event {
     fn from(event: PeerEvent) -> Self {
         Event::Peer(event)
@@ -102,6 +112,8 @@ pub(super) struct TorrentTask {
     pub keep_resume: bool,
     pub network: NetworkWatch,
     pub announcer: Announcer,
+    /// Announces over the WebSocket tracker too, for WebRTC peers (`None`: TCP only).
+    pub rtc: Option<RtcAnnouncer>,
     pub peer_id: PeerId,
     /// Given to peer readers and the listener.
     pub events_tx: mpsc::Sender<Event>,
@@ -113,6 +125,7 @@ pub(super) struct TorrentTask {
     pub work: JoinSet<Event>,
     /// Pieces read for uploading, and requests waiting for them.
     pub reads: PieceReads,
+    pub browsers: BrowserTraffic,
 }
 
 impl TorrentTask {
@@ -214,6 +227,7 @@ impl TorrentTask {
             .collect();
         for key in &dead {
             self.peers.remove(key);
+            self.browsers.closed(*key);
             self.engine.peer_closed(*key, at);
         }
         if self.network.routes_changed() || !dead.is_empty() {
@@ -229,22 +243,26 @@ impl TorrentTask {
         let at = now();
         match event {
             Event::Shaken(peer) => self.admit(peer),
+            Event::RtcShaken(peer) => self.admit_rtc(peer),
             Event::DialFailed(addr, e) => {
                 tracing::debug!(%addr, error = %e, "dial failed");
                 self.engine.connect_failed(addr, at);
             }
             Event::Peer(PeerEvent::Data(key, data)) => {
                 if self.peers.contains_key(&key) {
+                    self.browsers.received(key, data.len());
                     self.engine.peer_data(key, &data, at);
                 }
             }
             Event::Peer(PeerEvent::Written(key, bytes)) => {
                 if self.peers.contains_key(&key) {
+                    self.browsers.sent(key, bytes);
                     self.engine.peer_written(key, bytes, at);
                 }
             }
             Event::Peer(PeerEvent::Closed(key)) => {
                 if self.peers.remove(&key).is_some() {
+                    self.browsers.closed(key);
                     self.engine.peer_closed(key, at);
                 }
             }
@@ -287,8 +305,6 @@ impl TorrentTask {
 
     /// Hands a shaken connection to the engine, which may refuse it.
     fn admit(&mut self, peer: ShakenPeer) {
-        let key = PeerKey(self.next_key);
-        self.next_key += 1;
         self.network.remember(peer.addr);
         let info = PeerInfo {
             addr: Some(peer.addr),
@@ -297,11 +313,39 @@ impl TorrentTask {
             supports_extensions: peer.handshake.supports_extensions(),
             outgoing: peer.outgoing,
         };
+        self.connect(info, |key, events| {
+            PeerConnection::spawn(key, peer.stream, events)
+        });
+    }
+
+    /// The same for a WebRTC peer: it has no address the engine could dial.
+    fn admit_rtc(&mut self, peer: RtcPeer) {
+        let info = PeerInfo {
+            addr: None,
+            peer_id: peer.handshake.peer_id,
+            supports_fast: peer.handshake.supports_fast(),
+            supports_extensions: peer.handshake.supports_extensions(),
+            outgoing: peer.outgoing,
+        };
+        self.connect(info, |key, events| {
+            PeerConnection::spawn_halves(key, peer.reader, peer.writer, None, events)
+        });
+    }
+
+    fn connect(
+        &mut self,
+        info: PeerInfo,
+        spawn: impl FnOnce(PeerKey, mpsc::Sender<Event>) -> PeerConnection,
+    ) {
+        let key = PeerKey(self.next_key);
+        self.next_key += 1;
+        let (addr, peer_id) = (info.addr, info.peer_id);
         if !self.engine.peer_connected(key, info, now()) {
-            tracing::debug!(addr = %peer.addr, "engine refused peer");
+            tracing::debug!(?addr, "engine refused peer");
             return;
         }
-        let connection = PeerConnection::spawn(key, peer.stream, self.events_tx.clone());
+        self.browsers.connected(key, &peer_id);
+        let connection = spawn(key, self.events_tx.clone());
         self.peers.insert(key, connection);
     }
 
@@ -320,6 +364,7 @@ impl TorrentTask {
             }
             Action::Disconnect { peer, reason } => {
                 if self.peers.remove(&peer).is_some() {
+                    self.browsers.closed(peer);
                     tracing::debug!(?peer, ?reason, "disconnecting");
                     self.engine.peer_closed(peer, now());
                 }
@@ -377,6 +422,9 @@ impl TorrentTask {
                 });
             }
             Action::Announce { event, stats } => {
+                if let Some(rtc) = &self.rtc {
+                    rtc.announce(event, stats.left);
+                }
                 let call = self.announcer.announce_in_order(event, stats);
                 self.work.spawn(async move { Event::Announced(call.await) });
             }
@@ -461,7 +509,11 @@ impl TorrentTask {
 
     fn publish(&self) {
         let status = self.engine.status(now());
-        self.report.send_modify(|report| report.status = status);
+        let browsers = self.browsers.bytes;
+        self.report.send_modify(|report| {
+            report.status = status;
+            report.browsers = browsers;
+        });
     }
 }
 
@@ -473,11 +525,4 @@ fn ticker(period: Duration) -> tokio::time::Interval {
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
