@@ -8,8 +8,9 @@ repo="$here/../.."
 
 "$repo/scripts/build-web.sh"
 (cd "$repo" && cargo build -p bitfleet-signaling --bin bitfleet-server)
+(cd "$repo" && cargo build --release -p bitfleet --bin bitfleet)
 (cd "$here" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
 
 cd "$here"
 node --test smoke.test.mjs
-"$here/netns.sh" node --test swarm.test.mjs
+"$here/netns.sh" node --test swarm.test.mjs webseed.test.mjs

@@ -2,12 +2,14 @@
 //! a published torrent are reachable: the URL path is looked up among the torrent's file
 //! paths, never joined onto a folder, so no `..` or symlink trick reaches anything else.
 //! Range handling (206, 416 for unsatisfiable or multipart ranges, HEAD) is tower-http's.
+//! Any origin may read the files (CORS), so pages served elsewhere can use the web seed too.
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeFile;
 
 use super::SiteState;
@@ -28,4 +30,18 @@ pub(super) async fn serve(
         Ok(response) => response.map(Body::new),
         Err(infallible) => match infallible {},
     }
+}
+
+/// Lets pages of any origin fetch ranges (the preflight a `Range` header may need included)
+/// and read the range headers of the answer.
+pub(super) fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers([header::RANGE])
+        .expose_headers([
+            header::CONTENT_RANGE,
+            header::CONTENT_LENGTH,
+            header::ACCEPT_RANGES,
+        ])
 }

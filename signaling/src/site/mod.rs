@@ -47,7 +47,7 @@ pub fn router(tracker: Arc<Tracker>, site: Site) -> Router {
     let routes = Router::new()
         .route("/catalog", get(catalog))
         .route("/t/{file}", get(torrent_file))
-        .route("/files/{*path}", get(files::serve))
+        .route("/files/{*path}", get(files::serve).layer(files::cors()))
         .with_state(state);
     let app = crate::http::router(tracker).merge(routes);
     match site.page_dir {
