@@ -4,6 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use bitfleet_core::metainfo::{Metainfo, TorrentBuilder};
 use bitfleet_core::tracker::{AnnounceRequest, AnnounceResponse, TrackerError};
 use bitfleet_core::{InfoHash, PeerId};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -105,6 +106,90 @@ async fn serves_with_its_flags_and_stops_on_sigterm() {
     line_containing(&mut logs, "tracker stopped").await;
     let status = timeout(WAIT, child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// A torrent of `name` with one piece, as `bitfleet create` would write it.
+fn torrent_file(name: &str) -> Metainfo {
+    let builder = TorrentBuilder {
+        name: name.to_owned(),
+        files: vec![(vec![], 1000)],
+        piece_length: 16384,
+        ..Default::default()
+    };
+    builder.build(vec![[0; 20]]).unwrap()
+}
+
+#[tokio::test]
+async fn serves_the_page_and_a_catalog_of_torrent_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("page");
+    std::fs::create_dir_all(page.join("pkg")).unwrap();
+    std::fs::write(page.join("index.html"), "the page").unwrap();
+    std::fs::write(page.join("pkg/bitfleet_wasm.js"), "").unwrap();
+    let torrents = dir.path().join("torrents");
+    std::fs::create_dir_all(&torrents).unwrap();
+    let release = torrent_file("release.iso");
+    std::fs::write(torrents.join("release.iso.torrent"), release.to_bytes()).unwrap();
+    std::fs::write(torrents.join("notes.txt"), "not a torrent, not listed").unwrap();
+
+    let mut child = Command::new(SERVER)
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--page")
+        .arg(&page)
+        .arg("--catalog")
+        .arg(&torrents)
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = line_containing(&mut logs, "tracker listening").await;
+    let address = listening
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("address="))
+        .unwrap()
+        .to_owned();
+    let fetch = |path: &str| {
+        let url = format!("http://{address}{path}");
+        async move { reqwest::get(url).await.unwrap() }
+    };
+    assert_eq!(fetch("/").await.text().await.unwrap(), "the page");
+    let served = fetch("/t/release.iso.torrent").await.bytes().await.unwrap();
+    assert_eq!(served, release.to_bytes());
+
+    let url = format!("http://{address}/announce");
+    let seed = announce(release.info_hash).url(&url);
+    reqwest::get(seed).await.unwrap();
+    let catalog: serde_json::Value =
+        serde_json::from_str(&fetch("/catalog").await.text().await.unwrap()).unwrap();
+    assert_eq!(
+        catalog,
+        serde_json::json!([{
+            "name": "release.iso",
+            "info_hash": release.info_hash.to_hex(),
+            "size": 1000,
+            "torrent_url": "/t/release.iso.torrent",
+            "seeds": 1,
+            "peers": 0,
+        }])
+    );
+    // Listed torrents only: no web seed without their data.
+    assert_eq!(fetch("/files/release.iso").await.status(), 404);
+}
+
+#[tokio::test]
+async fn refuses_a_catalog_with_a_broken_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.torrent"), "d4:infoi1ee").unwrap();
+    let output = Command::new(SERVER)
+        .args(["--listen", "127.0.0.1:0", "--catalog"])
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken.torrent"), "{stderr}");
 }
 
 #[tokio::test]
