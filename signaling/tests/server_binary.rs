@@ -8,13 +8,13 @@ use bitfleet_core::metainfo::{Metainfo, TorrentBuilder};
 use bitfleet_core::tracker::{AnnounceRequest, AnnounceResponse, TrackerError};
 use bitfleet_core::{InfoHash, PeerId};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{ChildStderr, Command};
+use tokio::process::{Child, ChildStderr, Command};
 use tokio::time::timeout;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_bitfleet-server");
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn line_containing(lines: &mut Lines<BufReader<ChildStderr>>, needle: &str) -> String {
+async fn line_containing(lines: &mut Logs, needle: &str) -> String {
     timeout(WAIT, async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line.contains(needle) {
@@ -25,6 +25,28 @@ async fn line_containing(lines: &mut Lines<BufReader<ChildStderr>>, needle: &str
     })
     .await
     .unwrap()
+}
+
+type Logs = Lines<BufReader<ChildStderr>>;
+
+/// Runs `command` on 127.0.0.1, port chosen by the system; returns the child (killed on drop),
+/// its logs and the address it listens on.
+async fn start(mut command: Command) -> (Child, Logs, String) {
+    let mut child = command
+        .args(["--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = line_containing(&mut logs, "tracker listening").await;
+    let address = listening
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("address="))
+        .unwrap()
+        .to_owned();
+    assert!(address.starts_with("127.0.0.1:"), "{listening}");
+    (child, logs, address)
 }
 
 fn announce(info_hash: InfoHash) -> AnnounceRequest {
@@ -47,30 +69,14 @@ fn announce(info_hash: InfoHash) -> AnnounceRequest {
 #[tokio::test]
 async fn serves_with_its_flags_and_stops_on_sigterm() {
     let allowed = InfoHash([7; 20]);
-    let mut child = Command::new(SERVER)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "42",
-            "--token",
-            "T",
-        ])
+    let mut command = Command::new(SERVER);
+    command
+        .args(["--interval", "42", "--token", "T"])
         .args(["--allow-info-hash", &allowed.to_hex()])
         .args(["--stun", "stun:stun.example.org:3478"])
         .args(["--turn", "turn:turn.example.org:3478"])
-        .args(["--turn-user", "u", "--turn-pass", "p"])
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = line_containing(&mut logs, "tracker listening").await;
-    let address = listening
-        .split_whitespace()
-        .find_map(|field| field.strip_prefix("address="))
-        .unwrap();
-    assert!(address.starts_with("127.0.0.1:"), "{listening}");
+        .args(["--turn-user", "u", "--turn-pass", "p"]);
+    let (mut child, mut logs, address) = start(command).await;
 
     let url = format!("http://{address}/announce?token=T");
     let get = |request: AnnounceRequest| {
@@ -132,23 +138,13 @@ async fn serves_the_page_and_a_catalog_of_torrent_files() {
     std::fs::write(torrents.join("release.iso.torrent"), release.to_bytes()).unwrap();
     std::fs::write(torrents.join("notes.txt"), "not a torrent, not listed").unwrap();
 
-    let mut child = Command::new(SERVER)
-        .args(["--listen", "127.0.0.1:0"])
+    let mut command = Command::new(SERVER);
+    command
         .arg("--page")
         .arg(&page)
         .arg("--catalog")
-        .arg(&torrents)
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = line_containing(&mut logs, "tracker listening").await;
-    let address = listening
-        .split_whitespace()
-        .find_map(|field| field.strip_prefix("address="))
-        .unwrap()
-        .to_owned();
+        .arg(&torrents);
+    let (_child, _logs, address) = start(command).await;
     let fetch = |path: &str| {
         let url = format!("http://{address}{path}");
         async move { reqwest::get(url).await.unwrap() }

@@ -101,6 +101,22 @@ export async function openPage(context, url) {
   return { page, errors, consoleErrors };
 }
 
+/** Deterministic pseudo-random bytes (xorshift32): nothing repeats. Self-contained, so a test
+ * can hand it to a page as source text and both sides make the same bytes. */
+export function generate(length, seed = 0) {
+  const bytes = new Uint8Array(length);
+  let x = 0x9e3779b9 ^ seed;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
 export async function assertBuilt() {
   try {
     await readFile(join(webRoot, "pkg", "bitfleet_wasm_bg.wasm"));

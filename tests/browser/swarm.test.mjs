@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { serveStatic, launchChromium, openPage, assertBuilt, webRoot, repo } from "./lib.mjs";
+import { serveStatic, launchChromium, openPage, assertBuilt, generate, webRoot, repo } from "./lib.mjs";
 
 const HOST = process.env.BITFLEET_NETNS_ADDR;
 const SERVER_BIN = process.env.BITFLEET_SERVER ?? join(repo, "target", "debug", "bitfleet-server");
@@ -52,21 +52,6 @@ after(async () => {
   await plainSite?.close();
   tracker?.kill("SIGTERM");
 });
-
-/** Deterministic pseudo-random bytes (xorshift32): nothing repeats, both pages can make them. */
-function generate(length) {
-  const bytes = new Uint8Array(length);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
 
 async function startTracker() {
   const child = spawn(SERVER_BIN, ["--listen", `${HOST}:${TRACKER_PORT}`], { stdio: ["ignore", "ignore", "pipe"] });

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, mkdir, writeFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { launchChromium, openPage, assertBuilt, webRoot, repo } from "./lib.mjs";
+import { launchChromium, openPage, assertBuilt, generate, webRoot, repo } from "./lib.mjs";
 
 const BITFLEET_BIN = process.env.BITFLEET_BIN ?? join(repo, "target", "release", "bitfleet");
 // localhost is a secure context: the download goes to the Origin Private File System.
@@ -31,7 +31,7 @@ before(async () => {
   for (const [path, length] of FILES) {
     const file = join(data, "fleet", path);
     await mkdir(join(file, ".."), { recursive: true });
-    await writeFile(file, bytes(length, seed++));
+    await writeFile(file, generate(length, seed++));
   }
   server = await startServe(join(data, "fleet"));
   chromium = await launchChromium();
@@ -42,21 +42,6 @@ after(async () => {
   server?.kill("SIGTERM");
   if (data) await rm(data, { recursive: true, force: true });
 });
-
-/** Deterministic pseudo-random bytes (xorshift32). */
-function bytes(length, seed) {
-  const out = new Uint8Array(length);
-  let x = 0x9e3779b9 ^ seed;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 async function startServe(path) {
   const args = ["serve", path, "--listen", ORIGIN.slice("http://".length), "--no-seed", "--page", webRoot];
@@ -102,7 +87,7 @@ test("the page finishes a catalog entry from the web seed alone", { timeout: 120
   });
   const expected = FILES.map(([path, length], i) => [
     path,
-    Array.from(createHash("sha256").update(bytes(length, i + 1)).digest()),
+    Array.from(createHash("sha256").update(generate(length, i + 1)).digest()),
   ]);
   assert.deepEqual(result.digests, expected, "the page's files are the published ones");
   const total = FILES.reduce((sum, [, length]) => sum + length, 0);

@@ -209,6 +209,9 @@ impl Torrent {
         result: Result<Bytes, String>,
         now: Instant,
     ) {
+        if !self.is_running() {
+            return;
+        }
         let Some(seed) = self.web_seeds.seeds.get_mut(id.0 as usize) else {
             return;
         };

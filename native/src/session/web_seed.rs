@@ -13,11 +13,7 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The client web seed fetches share (connections are kept alive between pieces).
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .user_agent(concat!("Bitfleet/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
+    super::announce::client_with_timeout(FETCH_TIMEOUT)
 }
 
 /// Fetches `ranges` in order; a failure says why (it goes to the logs, not the user).
