@@ -140,6 +140,8 @@ impl Run {
                     ranges,
                 } => {
                     self.fetches.push((self.now, seed, piece));
+                    // A web seed kept despite lying would be asked forever, with no time passing.
+                    assert!(self.fetches.len() < 10_000, "endless fetches");
                     let count = self.in_flight.entry(seed).or_default();
                     *count += 1;
                     let max = self.max_in_flight.entry(seed).or_default();
