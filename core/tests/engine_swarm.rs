@@ -246,6 +246,7 @@ impl Swarm {
                 self.nodes[n].completed_at.get_or_insert(now);
             }
             Action::MetadataReceived { .. } => unreachable!("no magnet links here"),
+            Action::FetchWebSeed { .. } => unreachable!("no web seeds here"),
         }
     }
 

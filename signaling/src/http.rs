@@ -18,6 +18,7 @@ use axum::{Extension, Json, Router};
 use bitfleet_core::tracker::encode_failure;
 use tokio::net::TcpListener;
 
+use crate::site::Site;
 use crate::tracker::{Refusal, Tracker};
 use crate::ws::{self, Hub};
 
@@ -47,15 +48,17 @@ pub fn router(tracker: Arc<Tracker>) -> Router {
         .with_state(AppState { tracker, hub })
 }
 
-/// Serves the tracker on `listener`, sweeping silent peers in the background, until `shutdown`
-/// completes; requests in flight are then finished.
+/// Serves the tracker and `site` on `listener`, sweeping silent peers in the background, until
+/// `shutdown` completes; requests in flight are then finished.
 pub async fn serve(
     listener: TcpListener,
     tracker: Arc<Tracker>,
+    site: Site,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tracker.spawn_sweeper();
-    let app = router(tracker).into_make_service_with_connect_info::<SocketAddr>();
+    let app =
+        crate::site::router(tracker, site).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

@@ -7,6 +7,9 @@
 //! tracker relays their WebRTC offers and answers. One swarm per info-hash holds both kinds of
 //! peer; `GET /ice` hands out the STUN/TURN servers WebRTC peers should use.
 //!
+//! Around the tracker, [`site`] serves the intranet page, the catalog of published torrents,
+//! their .torrent files and a BEP 19 web seed for their data.
+//!
 //! With a token configured, clients use the announce URL
 //! `http://host:port/announce?token=<token>` (or `ws://host:port/announce?token=<token>`);
 //! scrape, stats and ice take the same parameter.
@@ -15,10 +18,12 @@ pub mod config;
 pub mod http;
 mod offers;
 mod relay;
+pub mod site;
 pub mod swarm;
 pub mod tracker;
 mod ws;
 
 pub use config::{TrackerConfig, WebSocketLimits};
 pub use http::{router, serve};
+pub use site::{Catalog, Published, Site};
 pub use tracker::{Refusal, StatsReport, SwarmReport, Tracker};

@@ -3,19 +3,22 @@
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use bitfleet_core::tracker::ws::IceServer;
 use bitfleet_core::InfoHash;
-use bitfleet_signaling::{serve, Tracker, TrackerConfig, WebSocketLimits};
+use bitfleet_signaling::site::{default_page_dir, is_built_page};
+use bitfleet_signaling::{serve, Catalog, Site, Tracker, TrackerConfig, WebSocketLimits};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 /// Bitfleet's BitTorrent tracker: HTTP announces at http://HOST:PORT/announce, WebTorrent
 /// (WebSocket, WebRTC signaling) at ws://HOST:PORT/announce, STUN/TURN servers for WebRTC
-/// peers at /ice. With --token T, clients add ?token=T to those URLs.
+/// peers at /ice, the intranet page at / and its catalog at /catalog. With --token T, clients
+/// add ?token=T to the tracker's URLs.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -50,6 +53,13 @@ struct Args {
     /// Most WebSocket (WebTorrent) connections open at once.
     #[arg(long, default_value_t = 10_000)]
     max_websockets: usize,
+    /// Folder of the intranet page served at `/` (the built `web/`); default: `web/` of the
+    /// source tree the binary was built in, when its wasm is built.
+    #[arg(long, value_name = "DIR")]
+    page: Option<PathBuf>,
+    /// Folder of .torrent files listed at `/catalog` and served at `/t/NAME.torrent`.
+    #[arg(long, value_name = "DIR")]
+    catalog: Option<PathBuf>,
 }
 
 impl Args {
@@ -99,6 +109,21 @@ async fn main() -> anyhow::Result<()> {
         ice_servers,
         ..TrackerConfig::default()
     };
+    let site = Site {
+        catalog: match &args.catalog {
+            Some(dir) => Catalog::from_torrent_dir(dir)?,
+            None => Catalog::default(),
+        },
+        page_dir: args.page.clone().or_else(default_page_dir),
+    };
+    match &site.page_dir {
+        Some(dir) if !is_built_page(dir) => tracing::warn!(
+            dir = %dir.display(),
+            "the page's wasm is not built there (scripts/build-web.sh)"
+        ),
+        Some(dir) => tracing::info!(dir = %dir.display(), "serving the page"),
+        None => tracing::info!("no page to serve (build it with scripts/build-web.sh)"),
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -109,7 +134,13 @@ async fn main() -> anyhow::Result<()> {
         ice_servers = config.ice_servers.len(),
         "tracker listening"
     );
-    serve(listener, Arc::new(Tracker::new(config)), shutdown_signal()).await?;
+    serve(
+        listener,
+        Arc::new(Tracker::new(config)),
+        site,
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!("tracker stopped");
     Ok(())
 }

@@ -10,9 +10,9 @@ use std::time::Duration;
 use bitfleet_core::tracker::ws::{ClientMessage, IceConfig, TrackerMessage};
 use bitfleet_core::tracker::{
     encode_failure, AnnounceRequest, AnnounceResponse, QueryParams, ScrapeRequest, ScrapeResponse,
-    TrackerError,
+    ScrapeStats, TrackerError,
 };
-use bitfleet_core::Instant;
+use bitfleet_core::{InfoHash, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{whole_seconds, TrackerConfig};
@@ -170,6 +170,16 @@ impl Tracker {
             })
             .collect();
         Ok(StatsReport { swarms })
+    }
+
+    /// Current counts of these torrents, in order (zeros for one without peers).
+    pub fn swarm_counts(&self, info_hashes: &[InfoHash]) -> Vec<ScrapeStats> {
+        self.lock_state()
+            .swarms
+            .scrape(info_hashes, info_hashes.len())
+            .into_iter()
+            .map(|summary| summary.stats)
+            .collect()
     }
 
     /// Forgets peers silent for longer than the peer timeout as of `now`; returns how many.

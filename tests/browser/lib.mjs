@@ -118,19 +118,11 @@ export async function clientPage(site, tracker, browsers) {
   return opened;
 }
 
-export async function assertBuilt() {
-  try {
-    await readFile(join(webRoot, "pkg", "bitfleet_wasm_bg.wasm"));
-  } catch {
-    throw new Error("web/pkg is missing: run scripts/build-web.sh first");
-  }
-}
-
-/** Deterministic pseudo-random bytes (xorshift32): nothing repeats, pages and natives can make
- * them. Self-contained, so pages can rebuild it from its source text. */
-export function generate(length) {
+/** Deterministic pseudo-random bytes (xorshift32): nothing repeats. Self-contained, so a test
+ * can hand it to a page as source text and both sides make the same bytes. */
+export function generate(length, seed = 0) {
   const bytes = new Uint8Array(length);
-  let x = 0x9e3779b9;
+  let x = 0x9e3779b9 ^ seed;
   for (let i = 0; i < length; i++) {
     x ^= x << 13;
     x >>>= 0;
@@ -140,6 +132,14 @@ export function generate(length) {
     bytes[i] = x & 0xff;
   }
   return bytes;
+}
+
+export async function assertBuilt() {
+  try {
+    await readFile(join(webRoot, "pkg", "bitfleet_wasm_bg.wasm"));
+  } catch {
+    throw new Error("web/pkg is missing: run scripts/build-web.sh first");
+  }
 }
 
 /** Starts `bitfleet-server` (the tracker) on `host:port`; resolves once it answers. */

@@ -13,7 +13,7 @@ import { serveStatic, launchChromium, assertBuilt, webRoot, repo, generate, star
 import { withAnnounce } from "./bencode.mjs";
 
 const HOST = process.env.BITFLEET_NETNS_ADDR;
-const SERVER_BIN = process.env.BITFLEET_SERVER ?? join(repo, "target", "debug", "bitfleet-server");
+const SERVER_BIN = process.env.BITFLEET_SERVER ?? join(repo, "target", "release", "bitfleet-server");
 const NATIVE_BIN = process.env.BITFLEET_BIN ?? join(repo, "target", "release", "bitfleet");
 const TRACKER_PORT = 18090;
 const ANNOUNCE = `http://${HOST}:${TRACKER_PORT}/announce`;

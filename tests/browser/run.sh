@@ -7,11 +7,11 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$here/../.."
 
 "$repo/scripts/build-web.sh"
-(cd "$repo" && cargo build -p bitfleet-signaling --bin bitfleet-server)
-(cd "$repo" && cargo build --release -p bitfleet --bin bitfleet)
+# Release builds: CI has them already (scripts/test-all.sh); a debug build would start cold.
+(cd "$repo" && cargo build --release -p bitfleet-signaling -p bitfleet --bins)
 (cd "$here" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
 
 cd "$here"
 node --test smoke.test.mjs
-"$here/netns.sh" node --test swarm.test.mjs
+"$here/netns.sh" node --test swarm.test.mjs webseed.test.mjs
 "$here/netns.sh" node --test native.test.mjs

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { serveStatic, launchChromium, openPage, assertBuilt, webRoot, repo, generate, startTracker } from "./lib.mjs";
 
 const HOST = process.env.BITFLEET_NETNS_ADDR;
-const SERVER_BIN = process.env.BITFLEET_SERVER ?? join(repo, "target", "debug", "bitfleet-server");
+const SERVER_BIN = process.env.BITFLEET_SERVER ?? join(repo, "target", "release", "bitfleet-server");
 const TRACKER_PORT = 18080;
 const PAYLOAD_LEN = Number(process.env.BITFLEET_PAYLOAD_LEN ?? 6 * 1024 * 1024 + 12_345);
 

@@ -107,3 +107,16 @@ pub fn bitfleet_get(
     cmd.args(extra);
     Proc::spawn(name, cmd)
 }
+
+/// `bitfleet serve PATH... --listen 127.0.0.1:PORT [extra...]` on a free port, once it listens.
+/// Returns the process and the server's address.
+pub fn bitfleet_serve(name: &str, paths: &[&Path], extra: &[&str]) -> Result<(Proc, SocketAddr)> {
+    let port = crate::free_port()?;
+    let addr = crate::loopback(port);
+    let mut cmd = bitfleet()?;
+    cmd.arg("serve").args(paths);
+    cmd.args(["--listen", &addr.to_string()]).args(extra);
+    let mut proc = Proc::spawn(name, cmd)?;
+    crate::wait_listening(&mut proc, port, TIMEOUT_QUICK)?;
+    Ok((proc, addr))
+}

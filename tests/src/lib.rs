@@ -9,6 +9,7 @@ pub mod bins;
 pub mod daemon;
 pub mod events;
 pub mod files;
+pub mod http;
 pub mod net;
 pub mod netns;
 pub mod process;
@@ -17,7 +18,10 @@ pub mod resume_file;
 
 use std::time::Duration;
 
-pub use bins::{bitfleet, bitfleet_create, bitfleet_get, bitfleet_seed, bitfleet_server, Created};
+pub use bins::{
+    bitfleet, bitfleet_create, bitfleet_get, bitfleet_seed, bitfleet_serve, bitfleet_server,
+    Created,
+};
 pub use events::{Event, Line, Started, Stats};
 pub use files::{compare_trees, temp_dir, uneven_tree, write_payload, FileSpec};
 pub use net::{free_port, loopback, wait_listening};

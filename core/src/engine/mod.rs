@@ -19,6 +19,7 @@ mod picker;
 mod throttle;
 mod torrent;
 mod transfer;
+mod web_seed;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,8 +33,10 @@ use crate::PeerId;
 
 pub use fetch::MetadataFetch;
 pub use torrent::Torrent;
+pub use web_seed::{piece_ranges, WebSeedId, WebSeedRange};
 
-/// A driver's handle for one connection; unique for the torrent's lifetime.
+/// A driver's handle for one connection; unique for the torrent's lifetime. Drivers count up
+/// from zero: the top of the range names web seeds inside the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerKey(pub u64);
 
@@ -154,6 +157,13 @@ pub enum Action {
     },
     /// Every piece is verified and stored.
     Completed,
+    /// Fetch `piece` from a BEP 19 web seed: the `ranges` in order, their bodies concatenated,
+    /// then `web_seed_fetched` (also on failure).
+    FetchWebSeed {
+        seed: WebSeedId,
+        piece: u32,
+        ranges: Vec<WebSeedRange>,
+    },
     /// From a [`MetadataFetch`]: the info dictionary, checked against the info-hash.
     MetadataReceived { info: Bytes },
 }

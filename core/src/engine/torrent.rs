@@ -19,6 +19,7 @@ use super::messages::extension_handshake;
 use super::peer::{Holding, Peer};
 use super::picker::Picker;
 use super::throttle::Throttle;
+use super::web_seed::WebSeeds;
 use super::{Action, Config, DisconnectReason, PeerInfo, PeerKey, Status, TransferStats};
 
 const TICK: Duration = Duration::from_secs(1);
@@ -52,6 +53,7 @@ pub struct Torrent {
     /// Bytes of complete pieces handed out for verify or write and not yet stored.
     storage_backlog: u64,
     banned_ids: BTreeSet<PeerId>,
+    pub(super) web_seeds: WebSeeds,
 
     pub(super) upload_throttle: Throttle,
     pub(super) download_throttle: Throttle,
@@ -116,6 +118,7 @@ impl Torrent {
             pending: BTreeMap::new(),
             storage_backlog: 0,
             banned_ids: BTreeSet::new(),
+            web_seeds: WebSeeds::new(now),
             uploaded: RateMeter::default(),
             downloaded: RateMeter::default(),
             hash_failures: 0,
@@ -354,18 +357,20 @@ impl Torrent {
             .storage_backlog
             .saturating_sub(pending.data.len() as u64);
         self.picker.piece_failed(piece);
+        let contributors = self.blame_web_seeds(pending.contributors, now);
         // Blame is certain only for a piece one peer sent alone: that peer is banned. When
         // several sent it, each goes on parole, where it downloads pieces alone from now on.
-        if let [liar] = pending.contributors[..] {
+        if let [liar] = contributors[..] {
             self.ban(liar, now);
         } else {
-            for key in &pending.contributors {
+            for key in &contributors {
                 if let Some(peer) = self.peers.get_mut(key) {
                     peer.on_parole = true;
                 }
             }
         }
         self.request_all(now);
+        self.request_from_web_seeds(now);
     }
 
     /// Storage answered a `Write`; `false` when it failed (the piece is fetched again).
@@ -398,6 +403,7 @@ impl Torrent {
             self.on_complete(now);
         } else {
             self.request_all(now);
+            self.request_from_web_seeds(now);
         }
     }
 
@@ -473,6 +479,7 @@ impl Torrent {
             self.rechoke(now);
         }
         self.dial_more(now);
+        self.request_from_web_seeds(now);
     }
 
     /// A peer that stopped delivering: its requests go to others, it gets one at a time.
@@ -569,6 +576,9 @@ impl Torrent {
 
     pub fn have(&self) -> &Bitfield {
         self.picker.have()
+    }
+    pub(super) fn is_running(&self) -> bool {
+        self.running
     }
     pub fn is_complete(&self) -> bool {
         self.picker.have().is_full()

@@ -1,23 +1,18 @@
 //! `bitfleet serve PATH...`: the central server. One HTTP listener carries the embedded tracker
-//! (`/announce`, `/scrape`, `/stats`) and the .torrent of each PATH (`/t/NAME.torrent`); each
-//! PATH is seeded in place.
+//! (`/announce`, `/scrape`, `/stats`), the intranet page (`/`) with its catalog (`/catalog`),
+//! the .torrent of each PATH (`/t/NAME.torrent`) and a BEP 19 web seed of its files
+//! (`/files/NAME...`, listed in each torrent's `url-list`); each PATH is seeded in place.
 
-use std::collections::HashMap;
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use anyhow::Context;
 use bitfleet_core::budget::Limits;
 use bitfleet_core::metainfo::Metainfo;
 use bitfleet_core::Bitfield;
-use bitfleet_signaling::{Tracker, TrackerConfig};
+use bitfleet_signaling::site::{default_page_dir, is_built_page, torrent_path, FILES_PATH};
+use bitfleet_signaling::{Catalog, Published, Site, Tracker, TrackerConfig};
 use bytes::Bytes;
 use clap::Args;
 use tokio::net::TcpListener;
@@ -32,11 +27,11 @@ pub struct ServeArgs {
     /// Files or folders to publish and seed, each as its own torrent.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// HTTP address of the tracker and the .torrent downloads.
+    /// HTTP address of the tracker, the page, the .torrent downloads and the web seed.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Base URL clients reach the server under (announce URLs point there); default
-    /// `http://LISTEN`.
+    /// Base URL clients reach the server under (announce and web seed URLs point there);
+    /// default `http://LISTEN`.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
     /// TCP port the seeds take peers on; 0 picks a free one.
@@ -51,10 +46,15 @@ pub struct ServeArgs {
     /// Also write each .torrent here, as NAME.torrent.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Folder of the intranet page served at `/` (the built `web/`); default: `web/` of the
+    /// source tree the binary was built in, when its wasm is built.
+    #[arg(long, value_name = "DIR")]
+    page: Option<PathBuf>,
+    /// Publish without seeding over BitTorrent: clients get the data from peers and from the
+    /// web seed only.
+    #[arg(long)]
+    no_seed: bool,
 }
-
-/// The .torrent files served under `/t/`, by file name (`NAME.torrent`).
-type TorrentFiles = Arc<HashMap<String, Bytes>>;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut shutdown = swarm::Shutdown::listen()?;
@@ -68,49 +68,39 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://{local}"));
     let base = base.trim_end_matches('/').to_owned();
     let announce = format!("{base}/announce");
+    let web_seed = format!("{base}{FILES_PATH}");
 
     let mut published = Vec::new();
+    let mut storages = Vec::new();
     for path in &args.paths {
-        published.push(publish(path, &announce).await?);
-    }
-    let mut files = HashMap::new();
-    for (metainfo, _) in &published {
-        let file_name = format!("{}.torrent", metainfo.info.name);
-        if files
-            .insert(file_name.clone(), Bytes::from(metainfo.to_bytes()))
-            .is_some()
-        {
-            bail!(
-                "two paths are named {}: torrent names must differ",
-                metainfo.info.name
-            );
-        }
+        let (entry, storage) = publish(path, &announce, &web_seed).await?;
         if let Some(dir) = &args.data_dir {
-            let out = dir.join(&file_name);
-            tokio::fs::write(&out, metainfo.to_bytes())
+            let out = dir.join(format!("{}.torrent", entry.metainfo.info.name));
+            tokio::fs::write(&out, &entry.torrent)
                 .await
                 .with_context(|| format!("writing {}", out.display()))?;
         }
+        storages.push((entry.metainfo.clone(), storage));
+        published.push(entry);
+    }
+    let site = Site {
+        catalog: Catalog::new(published)?,
+        page_dir: args.page.clone().or_else(default_page_dir),
+    };
+    match &site.page_dir {
+        Some(dir) if is_built_page(dir) => println!("page: {base}/"),
+        Some(dir) => eprintln!(
+            "warning: {} has no built page (run scripts/build-web.sh)",
+            dir.display()
+        ),
+        None => eprintln!("warning: no page to serve (run scripts/build-web.sh or pass --page)"),
     }
 
     let tracker = Arc::new(Tracker::new(TrackerConfig::default()));
-    let sweeper = tracker.spawn_sweeper();
-    let app = bitfleet_signaling::router(tracker).merge(
-        Router::new()
-            .route("/t/{file}", get(torrent_file))
-            .with_state(Arc::new(files)),
-    );
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = http_stopped.await;
-        })
-        .into_future(),
-    );
+    let http = tokio::spawn(bitfleet_signaling::serve(listener, tracker, site, async {
+        let _ = http_stopped.await;
+    }));
 
     let peers = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), args.peer_port);
     let mut session = Session::bind(peers)
@@ -125,16 +115,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     println!("tracker: {announce}");
     let mut handles: Vec<TorrentHandle> = Vec::new();
-    for (metainfo, storage) in published {
+    for (metainfo, storage) in storages {
+        println!(
+            "torrent: {base}{} {}",
+            torrent_path(&metainfo.info.name),
+            metainfo.info_hash
+        );
+        if args.no_seed {
+            continue;
+        }
         let have = Bitfield::full(metainfo.info.piece_count());
         let options = TorrentOptions {
             seed_when_complete: true,
             ..TorrentOptions::default()
         };
-        println!(
-            "torrent: {base}/t/{}.torrent {}",
-            metainfo.info.name, metainfo.info_hash
-        );
         handles.push(session.add_torrent(&metainfo, storage, have, options));
     }
 
@@ -144,15 +138,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         handle.stop().await;
     }
     let _ = stop_http.send(());
-    sweeper.abort();
     http.await
         .context("HTTP server task failed")?
         .context("HTTP server failed")?;
     Ok(())
 }
 
-/// Hashes `path` into a torrent announcing to `announce`, with read-only storage on it in place.
-async fn publish(path: &Path, announce: &str) -> anyhow::Result<(Metainfo, Storage)> {
+/// Hashes `path` into a torrent announcing to `announce` with the web seed `web_seed`, with
+/// read-only storage on it in place.
+async fn publish(
+    path: &Path,
+    announce: &str,
+    web_seed: &str,
+) -> anyhow::Result<(Published, Storage)> {
     let path = tokio::fs::canonicalize(path)
         .await
         .with_context(|| format!("{}", path.display()))?;
@@ -162,27 +160,19 @@ async fn publish(path: &Path, announce: &str) -> anyhow::Result<(Metainfo, Stora
         .to_owned();
     let options = CreateOptions {
         trackers: vec![announce.to_owned()],
+        web_seeds: vec![web_seed.to_owned()],
         ..CreateOptions::default()
     };
     let hashed = path.clone();
-    let metainfo = tokio::task::spawn_blocking(move || create_torrent(&hashed, &options))
+    let metainfo: Metainfo = tokio::task::spawn_blocking(move || create_torrent(&hashed, &options))
         .await
         .context("hashing task failed")??;
     let storage = Storage::open(&parent, Arc::new(metainfo.info.clone()), Access::ReadOnly)
         .with_context(|| format!("opening {}", path.display()))?;
-    Ok((metainfo, storage))
-}
-
-async fn torrent_file(
-    State(files): State<TorrentFiles>,
-    UrlPath(file): UrlPath<String>,
-) -> Response {
-    match files.get(&file) {
-        Some(bytes) => (
-            [(header::CONTENT_TYPE, "application/x-bittorrent")],
-            bytes.clone(),
-        )
-            .into_response(),
-        None => (StatusCode::NOT_FOUND, "no such torrent\n").into_response(),
-    }
+    let published = Published {
+        torrent: Bytes::from(metainfo.to_bytes()),
+        metainfo,
+        data: Some(parent),
+    };
+    Ok((published, storage))
 }

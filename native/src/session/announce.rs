@@ -120,8 +120,13 @@ impl Announcer {
 
 /// The client for announces and .torrent downloads.
 pub fn http_client() -> reqwest::Client {
+    client_with_timeout(ANNOUNCE_TIMEOUT)
+}
+
+/// A client whose requests fail after `timeout`, identifying itself as Bitfleet.
+pub(super) fn client_with_timeout(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(ANNOUNCE_TIMEOUT)
+        .timeout(timeout)
         .user_agent(concat!("Bitfleet/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_default()

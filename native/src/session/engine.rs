@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use bitfleet_core::engine::{Action, MetadataFetch, PeerInfo, PeerKey, Status, Torrent};
+use bitfleet_core::engine::{Action, MetadataFetch, PeerInfo, PeerKey, Status, Torrent, WebSeedId};
 use bitfleet_core::tracker::AnnounceResponse;
 use bitfleet_core::wire::BlockRef;
 use bitfleet_core::{InfoHash, Instant};
@@ -104,6 +104,18 @@ impl Engine {
     pub fn piece_written(&mut self, piece: u32, ok: bool, now: Instant) {
         if let Engine::Running(torrent) = self {
             torrent.piece_written(piece, ok, now);
+        }
+    }
+
+    pub fn web_seed_fetched(
+        &mut self,
+        seed: WebSeedId,
+        piece: u32,
+        result: Result<Bytes, String>,
+        now: Instant,
+    ) {
+        if let Engine::Running(torrent) = self {
+            torrent.web_seed_fetched(seed, piece, result, now);
         }
     }
 

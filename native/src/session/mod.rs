@@ -10,6 +10,7 @@ mod piece_reads;
 mod resume;
 mod roaming;
 mod task;
+mod web_seed;
 
 use std::collections::HashMap;
 use std::io;
@@ -196,7 +197,7 @@ impl Session {
                 options.found_on_disk.as_ref().unwrap_or(&have),
             )
         });
-        let torrent = Torrent::new(
+        let mut torrent = Torrent::new(
             info.clone(),
             metainfo.info_hash,
             have,
@@ -204,6 +205,7 @@ impl Session {
             random_seed(),
             clock::now(),
         );
+        add_web_seeds(&mut torrent, &metainfo.url_list);
         let report = Report {
             metainfo: Some(Arc::new(metainfo.clone())),
             complete,
@@ -300,6 +302,7 @@ impl Session {
             work: tokio::task::JoinSet::new(),
             reads: Default::default(),
             browsers: Default::default(),
+            http: web_seed::client(),
         };
         let router = self.router.clone();
         let join = tokio::spawn(async move {
@@ -364,6 +367,17 @@ impl TorrentHandle {
             tracing::error!(error = %e, "torrent task failed");
         }
         self.report()
+    }
+}
+
+/// Gives the torrent its BEP 19 web seeds; natives speak plain HTTP only (no TLS yet).
+fn add_web_seeds(torrent: &mut Torrent, urls: &[String]) {
+    for url in urls {
+        if url.starts_with("http://") {
+            torrent.add_web_seed(url, clock::now());
+        } else {
+            tracing::info!(%url, "web seed skipped: only http:// is supported");
+        }
     }
 }
 

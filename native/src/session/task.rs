@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bitfleet_core::engine::{Action, PeerInfo, PeerKey};
+use bitfleet_core::engine::{Action, PeerInfo, PeerKey, WebSeedId};
 use bitfleet_core::metainfo::{Info, Metainfo};
 use bitfleet_core::tracker::AnnounceResponse;
 use bitfleet_core::{Bitfield, PeerId};
@@ -20,6 +20,7 @@ use super::engine::Engine;
 use super::piece_reads::{Lookup, PieceReads};
 use super::resume::ResumeWriter;
 use super::roaming::{self, NetworkWatch};
+use super::web_seed;
 use super::{random_seed, Prepare, Report};
 use crate::net::{self, NetError, PeerConnection, PeerEvent, ShakenPeer};
 use crate::rtc::{RtcAnnouncer, RtcPeer};
@@ -55,6 +56,12 @@ pub(super) enum Event {
         ok: bool,
     },
     Announced(Result<AnnounceResponse, String>),
+    /// A piece fetched from a web seed (BEP 19), or why not.
+    WebSeedFetched {
+        seed: WebSeedId,
+        piece: u32,
+        result: Result<Bytes, String>,
+    },
     ResumeSaved(Result<(), String>),
     /// Every piece is stored: the files were flushed and the resume data removed.
     CompletionSaved(Result<(), String>),
@@ -126,6 +133,8 @@ pub(super) struct TorrentTask {
     /// Pieces read for uploading, and requests waiting for them.
     pub reads: PieceReads,
     pub browsers: BrowserTraffic,
+    /// Fetches pieces from web seeds.
+    pub http: reqwest::Client,
 }
 
 impl TorrentTask {
@@ -300,6 +309,16 @@ impl TorrentTask {
                 }
                 self.engine.announce_result(result, at);
             }
+            Event::WebSeedFetched {
+                seed,
+                piece,
+                result,
+            } => {
+                if let Err(e) = &result {
+                    tracing::info!(error = %e, piece, "web seed fetch failed");
+                }
+                self.engine.web_seed_fetched(seed, piece, result, at);
+            }
         }
     }
 
@@ -428,6 +447,21 @@ impl TorrentTask {
                 let call = self.announcer.announce_in_order(event, stats);
                 self.work.spawn(async move { Event::Announced(call.await) });
             }
+            Action::FetchWebSeed {
+                seed,
+                piece,
+                ranges,
+            } => {
+                let client = self.http.clone();
+                self.work.spawn(async move {
+                    let result = web_seed::fetch(&client, &ranges).await;
+                    Event::WebSeedFetched {
+                        seed,
+                        piece,
+                        result,
+                    }
+                });
+            }
             Action::MetadataReceived { info } => self.prepare(info),
             // Complete means stored: with resume data kept, once the files are flushed.
             Action::Completed => match self.resume().map(ResumeWriter::completion_snapshot) {
@@ -496,7 +530,8 @@ impl TorrentTask {
                 &have,
             )
         });
-        let torrent = fetch.into_torrent(info.clone(), metadata, have, random_seed(), now());
+        let mut torrent = fetch.into_torrent(info.clone(), metadata, have, random_seed(), now());
+        super::add_web_seeds(&mut torrent, &metainfo.url_list);
         self.engine = Engine::Running(Box::new(torrent));
         self.data = Some(Data {
             info,

@@ -7,7 +7,7 @@ use bitfleet_core::tracker::{
     AnnounceEvent, AnnounceRequest, AnnounceResponse, ScrapeResponse, TrackerError,
 };
 use bitfleet_core::{InfoHash, PeerId};
-use bitfleet_signaling::{serve, Tracker, TrackerConfig};
+use bitfleet_signaling::{serve, Site, Tracker, TrackerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -27,7 +27,7 @@ impl TestServer {
         let addr: SocketAddr = listener.local_addr().unwrap();
         let tracker = Arc::new(Tracker::new(config));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, tracker.clone(), async {
+        let task = tokio::spawn(serve(listener, tracker.clone(), Site::default(), async {
             let _ = stopped.await;
         }));
         Self {

@@ -682,6 +682,8 @@ impl Simulation {
             }
             // Simulated peers start from the .torrent, never from a magnet link.
             Action::MetadataReceived { .. } => {}
+            // Simulated torrents have no web seeds (BEP 19).
+            Action::FetchWebSeed { .. } => {}
         }
     }
 

@@ -11,6 +11,7 @@ mod engine;
 mod events;
 mod rtc;
 mod signaling;
+mod web_seed;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -72,7 +73,7 @@ impl Driver {
     pub fn with_payload(page: Rc<Page>, payload: Payload, have: Bitfield) -> DriverRef {
         let now = js::now();
         let info_hash = payload.metainfo.info_hash;
-        let torrent = Torrent::new(
+        let mut torrent = Torrent::new(
             Arc::clone(&payload.info),
             info_hash,
             have,
@@ -80,6 +81,9 @@ impl Driver {
             page.random_u64(),
             now,
         );
+        for url in &payload.metainfo.url_list {
+            torrent.add_web_seed(url, now);
+        }
         let tracker = tracker_url(&page, &payload.metainfo.trackers());
         Self::spawn(
             page,
@@ -197,6 +201,21 @@ impl Driver {
             Action::Completed => {
                 self.listeners.emit("done", self.status_object(now));
             }
+            Action::FetchWebSeed {
+                seed,
+                piece,
+                ranges,
+            } => self.after(
+                async move { web_seed::fetch(&ranges).await },
+                move |this, fetched, now| {
+                    if let Err(err) = &fetched {
+                        web_sys::console::warn_1(&JsValue::from_str(err));
+                    }
+                    if let Some(torrent) = this.engine.torrent_mut() {
+                        torrent.web_seed_fetched(seed, piece, fetched, now);
+                    }
+                },
+            ),
             Action::MetadataReceived { info } => self.metadata_received(info),
         }
     }
