@@ -54,6 +54,10 @@ pub(crate) struct Peer {
 
     pub downloaded: RateMeter,
     pub uploaded: RateMeter,
+    /// `(downloaded, uploaded)` totals at the last rechoke: the choker ranks peers by what
+    /// moved since, over its own interval rather than the rate meter's few seconds, so its
+    /// choice follows `Config::rechoke_interval` (and scales with it in the simulator).
+    pub totals_at_rechoke: (u64, u64),
     pub last_received: Instant,
     pub last_sent: Instant,
     /// Last time they delivered a block we asked for (or when we started asking).
@@ -88,6 +92,7 @@ impl Peer {
             their_ut_metadata: None,
             downloaded: RateMeter::default(),
             uploaded: RateMeter::default(),
+            totals_at_rechoke: (0, 0),
             last_received: now,
             last_sent: now,
             last_block: now,
@@ -123,6 +128,15 @@ impl Peer {
         by_rate
             .max(MIN_QUEUE_DEPTH)
             .min(MAX_QUEUE_DEPTH.min(self.their_reqq.max(1)))
+    }
+
+    /// Bytes they sent us (`seeding`: we sent them) since the last rechoke.
+    pub fn moved_since_rechoke(&self, seeding: bool) -> u64 {
+        if seeding {
+            self.uploaded.total() - self.totals_at_rechoke.1
+        } else {
+            self.downloaded.total() - self.totals_at_rechoke.0
+        }
     }
 
     /// Removes a block from our outstanding requests; whether it was there.
