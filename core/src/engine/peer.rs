@@ -66,6 +66,9 @@ pub(crate) struct Peer {
     /// Took part in a piece that failed its hash check along with others: from now on it gets
     /// whole pieces to itself, so if it lies again it alone is to blame.
     pub on_parole: bool,
+    /// The picker's epoch and our peer count when a pick for them last found nothing: until
+    /// either changes (or they send something), sweeps over all peers skip them.
+    pub nothing_to_pick: Option<(u64, usize)>,
     /// Whether the first message may still be a bitfield.
     pub expecting_bitfield: bool,
 }
@@ -98,6 +101,7 @@ impl Peer {
             last_block: now,
             snubbed: false,
             on_parole: false,
+            nothing_to_pick: None,
             expecting_bitfield: true,
         }
     }

@@ -81,6 +81,9 @@ pub(crate) struct Picker {
     missing_bits: Bitfield,
     order: PieceOrder,
     rng: fastrand::Rng,
+    /// Bumped whenever a pick that found nothing could now find something (a block freed, a
+    /// piece failed, finished or stored): lets callers skip peers that had nothing for us.
+    epoch: u64,
 }
 
 impl Picker {
@@ -119,11 +122,17 @@ impl Picker {
             max_partials: max_partials.max(1),
             order,
             rng: fastrand::Rng::with_seed(rng_seed),
+            epoch: 0,
         }
     }
 
     pub fn have(&self) -> &Bitfield {
         &self.have
+    }
+
+    /// Changes when picks that came back empty may no longer do so (see `epoch`).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn piece_size(&self, piece: u32) -> u32 {
@@ -265,6 +274,7 @@ impl Picker {
 
     /// A peer on parole is gone or stalled: the pieces it owned are open to everybody again.
     pub fn disown(&mut self, peer: PeerKey) {
+        self.epoch += 1;
         for partial in self.partials.values_mut().filter(|p| p.owner == Some(peer)) {
             partial.owner = None;
         }
@@ -340,6 +350,7 @@ impl Picker {
 
     /// A request was cancelled, rejected or lost with its peer: the block may be asked again.
     pub fn release(&mut self, block: &BlockRef) {
+        self.epoch += 1;
         let index = (block.begin / BLOCK_SIZE) as usize;
         let Some(partial) = self.partials.get_mut(&block.piece) else {
             return;
@@ -383,6 +394,7 @@ impl Picker {
             return Received::Unwanted;
         };
         self.state[block.piece as usize] = PieceState::Pending;
+        self.epoch += 1;
         Received::PieceComplete {
             piece: block.piece,
             data: Bytes::from(done.data),
@@ -399,6 +411,7 @@ impl Picker {
     pub fn piece_failed(&mut self, piece: u32) {
         if self.state.get(piece as usize) == Some(&PieceState::Pending) {
             self.state[piece as usize] = PieceState::Missing;
+            self.epoch += 1;
             self.missing += 1;
             self.missing_bits.set(piece);
         }
@@ -410,6 +423,7 @@ impl Picker {
             return false;
         }
         self.state[piece as usize] = PieceState::Have;
+        self.epoch += 1;
         self.have.set(piece);
         true
     }

@@ -34,8 +34,16 @@ impl Torrent {
         }
     }
 
+    /// Tops up requests to every peer, except those that had nothing for us when nothing has
+    /// changed since (with 60 peers, most of them most of the time, a sweep is mostly those).
     pub(super) fn request_all(&mut self, now: Instant) {
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        let unchanged = Some((self.picker.epoch(), self.peers.len()));
+        let keys: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.nothing_to_pick != unchanged)
+            .map(|(k, _)| *k)
+            .collect();
         for key in keys {
             self.request_from(key, now);
         }
@@ -91,9 +99,11 @@ impl Torrent {
             }
         }
         let was_idle = outstanding.is_empty();
+        let unchanged = (self.picker.epoch(), self.peers.len());
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
+        peer.nothing_to_pick = blocks.is_empty().then_some(unchanged);
         if was_idle && !blocks.is_empty() {
             peer.last_block = now;
         }

@@ -71,12 +71,12 @@ fn same_scenario_and_seed_give_the_same_run_bit_for_bit() {
 fn every_peer_finishes_near_the_lower_bound() {
     let (_, s) = baseline();
     let ratio = s.ratio.expect("all finished");
-    // Measured: 1.53 × the bound (1.63 before the engine shared WAN fetches out by site and
+    // Measured: 1.57 × the bound (1.63 before the engine shared WAN fetches out by site and
     // ranked unchokes by rate before locality; see the docs).
-    assert!(ratio <= 1.60, "took {ratio:.3} × the lower bound");
+    assert!(ratio <= 1.65, "took {ratio:.3} × the lower bound");
     let (_, off) = sites_off();
     let ratio = off.ratio.expect("all finished");
-    // Measured: 1.31 (the offices' 50 Mbit/s links carry ~4 copies each).
+    // Measured: 1.27 (the offices' 50 Mbit/s links carry ~4 copies each).
     assert!(ratio <= 1.40, "sites off took {ratio:.3} × the lower bound");
     assert!(
         last(s) < s.client_server / 5.0,
@@ -115,7 +115,7 @@ fn a_sequential_picker_measurably_loses_to_rarest_first() {
         sites: Some(false),
         piece_order: Some(PieceOrder::Sequential),
     });
-    // Measured: 2.41 × the bound against 1.31; the origin sends 4.81 copies against 2.47.
+    // Measured: 2.41 × the bound against 1.27; the origin sends 4.81 copies against 2.36.
     let (a, b) = (last(rarest), last(&sequential));
     assert!(b >= 1.4 * a, "sequential {b:.0} s vs rarest-first {a:.0} s");
     assert!(
