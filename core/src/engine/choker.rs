@@ -1,23 +1,25 @@
 //! Who we upload to: tit-for-tat. Every rechoke interval the interested peers that gave us the
-//! most (or, once we seed, took the most from us) get the regular slots; one more slot rotates
-//! at random every optimistic interval so newcomers get a chance to prove themselves.
+//! most since the last one (or, once we seed, took the most from us) get the regular slots; one
+//! more slot rotates at random every optimistic interval so newcomers get a chance to prove
+//! themselves.
 
 use super::PeerKey;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Candidate {
     pub peer: PeerKey,
-    /// Leeching: their upload to us. Seeding: our upload to them.
+    /// Leeching: their upload to us. Seeding: our upload to them. Over the rechoke interval.
     pub rate: u64,
     pub snubbed: bool,
-    /// Same site: preferred for the regular slots.
+    /// Same site: wins ties.
     pub local: bool,
 }
 
-/// The peers to unchoke: the `slots` best by rate (snubbed peers last, local peers before
-/// remote ones), plus `optimistic` when it is still interested and not among them.
-/// `candidates` holds only interested peers. The optimistic slot ignores locality, so remote
-/// peers still get a share and pieces keep flowing between sites.
+/// The peers to unchoke: the `slots` best by rate (snubbed peers last, a local peer before a
+/// remote one as fast), plus `optimistic` when it is still interested and not among them.
+/// `candidates` holds only interested peers. Locality only breaks ties: a site whose members
+/// served each other first starved the peers outside it (they got optimistic slots only), and
+/// what crosses the WAN link is the requester's choice (see `remote_share`), not ours.
 pub(crate) fn choose_unchoked(
     candidates: &[Candidate],
     slots: usize,
@@ -28,8 +30,8 @@ pub(crate) fn choose_unchoked(
     ranked.sort_by(|a, b| {
         a.snubbed
             .cmp(&b.snubbed)
-            .then(b.local.cmp(&a.local))
             .then(b.rate.cmp(&a.rate))
+            .then(b.local.cmp(&a.local))
             .then(a.peer.cmp(&b.peer))
     });
     let mut chosen: Vec<PeerKey> = ranked.iter().take(slots).map(|c| c.peer).collect();
@@ -69,13 +71,13 @@ mod tests {
     }
 
     #[test]
-    fn local_peers_take_the_regular_slots_first() {
-        let mut near = c(7, 1, false);
+    fn local_peers_win_ties_and_only_ties() {
+        let mut near = c(7, 80, false);
         near.local = true;
         let cands = [c(1, 90, false), c(2, 80, false), near];
         assert_eq!(
             choose_unchoked(&cands, 2, None),
-            vec![PeerKey(7), PeerKey(1)]
+            vec![PeerKey(1), PeerKey(7)]
         );
     }
 

@@ -63,6 +63,9 @@ pub struct Config {
     pub max_pending_connects: usize,
     /// Regular unchoke slots (tit-for-tat by rate); one more is the optimistic unchoke.
     pub unchoke_slots: usize,
+    /// How often the regular unchoke slots are reassigned, by what peers moved since the last
+    /// time. This and the next two are the timers that matter against the time a block takes:
+    /// the simulator stretches them when it scales rates down.
     pub rechoke_interval: Duration,
     pub optimistic_interval: Duration,
     /// A peer that sent nothing we asked for this long is snubbed.
@@ -81,10 +84,12 @@ pub struct Config {
     pub metadata: Option<Bytes>,
     /// Order new pieces are started in. A benchmark knob: clients keep the default.
     pub piece_order: PieceOrder,
-    /// Our site's networks (office LAN ranges). Peers there are local: they get our regular
-    /// unchoke slots before remote peers, and pieces a local peer holds are never requested
-    /// from a remote one — each piece crosses the site's WAN link about once. Empty: no peer
-    /// is local and nothing changes.
+    /// Our site's networks (office LAN ranges). Peers there are local. What a local peer holds
+    /// is never requested from a remote one, and what only remote peers hold is shared out
+    /// among the site's members (by peer id), each fetching its share across the WAN link —
+    /// so a piece crosses the site's link about once, then spreads on the LAN; a member takes
+    /// the others' share too when no local peer has anything new for it. Local peers win
+    /// unchoke ties. Empty: no peer is local and nothing changes.
     pub local_networks: Vec<ipnet::IpNet>,
 }
 

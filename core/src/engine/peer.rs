@@ -54,6 +54,10 @@ pub(crate) struct Peer {
 
     pub downloaded: RateMeter,
     pub uploaded: RateMeter,
+    /// `(downloaded, uploaded)` totals at the last rechoke: the choker ranks peers by what
+    /// moved since, over its own interval rather than the rate meter's few seconds, so its
+    /// choice follows `Config::rechoke_interval` (and scales with it in the simulator).
+    pub totals_at_rechoke: (u64, u64),
     pub last_received: Instant,
     pub last_sent: Instant,
     /// Last time they delivered a block we asked for (or when we started asking).
@@ -62,6 +66,9 @@ pub(crate) struct Peer {
     /// Took part in a piece that failed its hash check along with others: from now on it gets
     /// whole pieces to itself, so if it lies again it alone is to blame.
     pub on_parole: bool,
+    /// The picker's epoch and our peer count when a pick for them last found nothing: until
+    /// either changes (or they send something), sweeps over all peers skip them.
+    pub nothing_to_pick: Option<(u64, usize)>,
     /// Whether the first message may still be a bitfield.
     pub expecting_bitfield: bool,
 }
@@ -88,11 +95,13 @@ impl Peer {
             their_ut_metadata: None,
             downloaded: RateMeter::default(),
             uploaded: RateMeter::default(),
+            totals_at_rechoke: (0, 0),
             last_received: now,
             last_sent: now,
             last_block: now,
             snubbed: false,
             on_parole: false,
+            nothing_to_pick: None,
             expecting_bitfield: true,
         }
     }
@@ -123,6 +132,15 @@ impl Peer {
         by_rate
             .max(MIN_QUEUE_DEPTH)
             .min(MAX_QUEUE_DEPTH.min(self.their_reqq.max(1)))
+    }
+
+    /// Bytes they sent us (`seeding`: we sent them) since the last rechoke.
+    pub fn moved_since_rechoke(&self, seeding: bool) -> u64 {
+        if seeding {
+            self.uploaded.total() - self.totals_at_rechoke.1
+        } else {
+            self.downloaded.total() - self.totals_at_rechoke.0
+        }
     }
 
     /// Removes a block from our outstanding requests; whether it was there.

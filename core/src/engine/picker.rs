@@ -39,6 +39,8 @@ enum BlockState {
 
 struct Partial {
     blocks: Vec<BlockState>,
+    /// Blocks in state `Free`: a piece with none is skipped without walking its blocks.
+    free: u32,
     received: u32,
     data: Vec<u8>,
     /// Peers that supplied blocks, to blame when the piece fails its hash.
@@ -75,8 +77,13 @@ pub(crate) struct Picker {
     max_partials: usize,
     /// Pieces in state `Missing`: endgame starts when none are left.
     missing: u32,
+    /// The same pieces as a wire-order bit set, so a new piece is found a byte at a time.
+    missing_bits: Bitfield,
     order: PieceOrder,
     rng: fastrand::Rng,
+    /// Bumped whenever a pick that found nothing could now find something (a block freed, a
+    /// piece failed, finished or stored): lets callers skip peers that had nothing for us.
+    epoch: u64,
 }
 
 impl Picker {
@@ -98,10 +105,15 @@ impl Picker {
                 }
             })
             .collect();
+        let mut missing_bits = Bitfield::new(count);
+        (0..count).filter(|&p| !have.get(p)).for_each(|p| {
+            missing_bits.set(p);
+        });
         Self {
             piece_length,
             total_length,
             missing: count - have.count_ones(),
+            missing_bits,
             state,
             have,
             availability: vec![0; count as usize],
@@ -110,11 +122,17 @@ impl Picker {
             max_partials: max_partials.max(1),
             order,
             rng: fastrand::Rng::with_seed(rng_seed),
+            epoch: 0,
         }
     }
 
     pub fn have(&self) -> &Bitfield {
         &self.have
+    }
+
+    /// Changes when picks that came back empty may no longer do so (see `epoch`).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn piece_size(&self, piece: u32) -> u32 {
@@ -200,27 +218,30 @@ impl Picker {
                 let Some(partial) = picker.partials.get_mut(&piece) else {
                     return;
                 };
+                if partial.free == 0 {
+                    return;
+                }
                 if partial.blocks[index as usize] == BlockState::Free {
                     partial.blocks[index as usize] = BlockState::Requested(1);
+                    partial.free -= 1;
                     out.push(block);
                 }
             }
         };
-        let started = |picker: &Self| -> Vec<u32> {
-            let pieces = picker
-                .partials
-                .iter()
-                .filter(|(p, partial)| has(**p) && usable(partial));
+        let started = |picker: &Self, free_only: bool| -> Vec<u32> {
+            let pieces = picker.partials.iter().filter(|(p, partial)| {
+                (!free_only || partial.free > 0) && has(**p) && usable(partial)
+            });
             pieces.map(|(p, _)| *p).collect()
         };
 
         // 1. Finish what is started.
-        for piece in started(self) {
+        for piece in started(self, true) {
             taken(self, piece, out);
         }
         // 2. Start new pieces.
         while out.len() - start < want && self.partials.len() < self.max_partials {
-            let Some(piece) = self.choose_new_piece(&has) else {
+            let Some(piece) = self.choose_new_piece(peer_has) else {
                 break;
             };
             self.start_piece(piece, parole);
@@ -228,7 +249,7 @@ impl Picker {
         }
         // 3. Endgame: ask this peer too for blocks others have not delivered yet.
         if out.len() - start < want && self.missing == 0 {
-            'outer: for piece in started(self) {
+            'outer: for piece in started(self, false) {
                 for index in 0..self.blocks_in(piece) {
                     if out.len() - start >= want {
                         break 'outer;
@@ -253,39 +274,56 @@ impl Picker {
 
     /// A peer on parole is gone or stalled: the pieces it owned are open to everybody again.
     pub fn disown(&mut self, peer: PeerKey) {
+        self.epoch += 1;
         for partial in self.partials.values_mut().filter(|p| p.owner == Some(peer)) {
             partial.owner = None;
         }
     }
 
-    fn choose_new_piece(&mut self, has: &impl Fn(u32) -> bool) -> Option<u32> {
-        let count = self.state.len() as u32;
-        if count == 0 || self.missing == 0 {
+    /// The next piece to start among those missing that the peer has (`None`: all of them).
+    /// Works a byte (eight pieces) at a time, skipping bytes with no candidate, so a peer that
+    /// has nothing new costs a pass over `pieces / 8` bytes rather than a test per piece.
+    fn choose_new_piece(&mut self, peer_has: Option<&Bitfield>) -> Option<u32> {
+        let bytes = self.missing_bits.as_bytes().len();
+        if bytes == 0 || self.missing == 0 {
             return None;
         }
-        let state = &self.state;
-        let wanted = |p: u32| state[p as usize] == PieceState::Missing && has(p);
+        let candidates = |i: usize| {
+            let missing = self.missing_bits.as_bytes()[i];
+            peer_has.map_or(missing, |b| {
+                missing & b.as_bytes().get(i).copied().unwrap_or(0)
+            })
+        };
+        let ones = |i: usize, byte: u8| {
+            (0..8u32)
+                .filter(move |bit| byte & (0x80 >> bit) != 0)
+                .map(move |bit| i as u32 * 8 + bit)
+        };
         if self.order == PieceOrder::Sequential {
-            return (0..count).find(|&p| wanted(p));
+            return (0..bytes)
+                .find_map(|i| Some(candidates(i)).filter(|c| *c != 0).map(|c| (i, c)))
+                .and_then(|(i, c)| ones(i, c).next());
         }
         let random_first =
             self.have.count_ones() + (self.partials.len() as u32) < RANDOM_FIRST_PIECES;
-        // Scanning from a random offset breaks ties between equally rare pieces at random.
-        let offset = self.rng.u32(0..count);
+        // Scanning from a random byte breaks ties between equally rare pieces at random.
+        let offset = self.rng.usize(0..bytes);
         let mut best: Option<(u32, u32)> = None;
-        for i in 0..count {
-            let piece = (offset + i) % count;
-            if !wanted(piece) {
+        for i in (offset..bytes).chain(0..offset) {
+            let byte = candidates(i);
+            if byte == 0 {
                 continue;
             }
-            if random_first {
-                return Some(piece);
-            }
-            let avail = self.availability[piece as usize] + self.seeds;
-            if best.is_none_or(|(_, a)| avail < a) {
-                best = Some((piece, avail));
-                if avail <= 1 {
-                    break;
+            for piece in ones(i, byte) {
+                if random_first {
+                    return Some(piece);
+                }
+                let avail = self.availability[piece as usize] + self.seeds;
+                if best.is_none_or(|(_, a)| avail < a) {
+                    best = Some((piece, avail));
+                    if avail <= 1 {
+                        return Some(piece);
+                    }
                 }
             }
         }
@@ -296,10 +334,12 @@ impl Picker {
         let blocks = self.blocks_in(piece) as usize;
         self.state[piece as usize] = PieceState::Partial;
         self.missing -= 1;
+        self.missing_bits.clear(piece);
         self.partials.insert(
             piece,
             Partial {
                 blocks: vec![BlockState::Free; blocks],
+                free: blocks as u32,
                 received: 0,
                 data: vec![0; self.piece_size(piece) as usize],
                 contributors: Vec::new(),
@@ -310,18 +350,17 @@ impl Picker {
 
     /// A request was cancelled, rejected or lost with its peer: the block may be asked again.
     pub fn release(&mut self, block: &BlockRef) {
+        self.epoch += 1;
         let index = (block.begin / BLOCK_SIZE) as usize;
-        if let Some(state) = self
-            .partials
-            .get_mut(&block.piece)
-            .and_then(|p| p.blocks.get_mut(index))
-        {
-            if let BlockState::Requested(n) = state {
-                *state = if *n > 1 {
-                    BlockState::Requested(*n - 1)
-                } else {
-                    BlockState::Free
-                };
+        let Some(partial) = self.partials.get_mut(&block.piece) else {
+            return;
+        };
+        if let Some(BlockState::Requested(n)) = partial.blocks.get_mut(index) {
+            if *n > 1 {
+                *n -= 1;
+            } else {
+                partial.blocks[index] = BlockState::Free;
+                partial.free += 1;
             }
         }
     }
@@ -336,8 +375,10 @@ impl Picker {
         if expected != *block || data.len() != block.len as usize {
             return Received::Unwanted;
         }
-        if partial.blocks[index] == BlockState::Received {
-            return Received::Unwanted;
+        match partial.blocks[index] {
+            BlockState::Received => return Received::Unwanted,
+            BlockState::Free => partial.free -= 1,
+            BlockState::Requested(_) => {}
         }
         partial.blocks[index] = BlockState::Received;
         partial.received += 1;
@@ -353,6 +394,7 @@ impl Picker {
             return Received::Unwanted;
         };
         self.state[block.piece as usize] = PieceState::Pending;
+        self.epoch += 1;
         Received::PieceComplete {
             piece: block.piece,
             data: Bytes::from(done.data),
@@ -369,7 +411,9 @@ impl Picker {
     pub fn piece_failed(&mut self, piece: u32) {
         if self.state.get(piece as usize) == Some(&PieceState::Pending) {
             self.state[piece as usize] = PieceState::Missing;
+            self.epoch += 1;
             self.missing += 1;
+            self.missing_bits.set(piece);
         }
     }
 
@@ -379,6 +423,7 @@ impl Picker {
             return false;
         }
         self.state[piece as usize] = PieceState::Have;
+        self.epoch += 1;
         self.have.set(piece);
         true
     }

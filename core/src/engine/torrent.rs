@@ -474,7 +474,7 @@ impl Torrent {
             self.next_rechoke = now + self.config.rechoke_interval;
             if now >= self.next_optimistic {
                 self.next_optimistic = now + self.config.optimistic_interval;
-                self.rotate_optimistic(now);
+                self.rotate_optimistic();
             }
             self.rechoke(now);
         }

@@ -34,8 +34,16 @@ impl Torrent {
         }
     }
 
+    /// Tops up requests to every peer, except those that had nothing for us when nothing has
+    /// changed since (with 60 peers, most of them most of the time, a sweep is mostly those).
     pub(super) fn request_all(&mut self, now: Instant) {
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        let unchanged = Some((self.picker.epoch(), self.peers.len()));
+        let keys: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.nothing_to_pick != unchanged)
+            .map(|(k, _)| *k)
+            .collect();
         for key in keys {
             self.request_from(key, now);
         }
@@ -61,23 +69,41 @@ impl Torrent {
             return;
         }
         let mut blocks = Vec::with_capacity(want);
-        let remote_only = (!peer.local)
-            .then(|| self.held_remotely_only(key))
-            .flatten();
-        let has = match (&remote_only, &peer.holding) {
-            (Some(bits), _) => Some(bits),
-            (None, Holding::All) => None,
-            (None, Holding::Pieces(bits)) => Some(bits),
-            (None, Holding::Unknown) => return,
-        };
         let outstanding = &peer.outstanding;
         let parole = peer.on_parole.then_some(key);
-        self.picker
-            .pick(has, want, |b| outstanding.contains(b), parole, &mut blocks);
+        match (peer.local, self.remote_share(key)) {
+            (false, Some([mine, others])) => {
+                // Our share of what only the WAN can give. A colleague's share too once the LAN
+                // has nothing new for us (say the colleague lost its WAN peers), so the site
+                // never waits on one member.
+                let lan_has_news = self.peers.values().any(|p| p.local && p.am_interested);
+                let tiers = if lan_has_news { 1 } else { 2 };
+                for tier in [&mine, &others].into_iter().take(tiers) {
+                    self.picker.pick(
+                        Some(tier),
+                        want - blocks.len(),
+                        |b| outstanding.contains(b),
+                        parole,
+                        &mut blocks,
+                    );
+                }
+            }
+            _ => {
+                let has = match &peer.holding {
+                    Holding::All => None,
+                    Holding::Pieces(bits) => Some(bits),
+                    Holding::Unknown => return,
+                };
+                self.picker
+                    .pick(has, want, |b| outstanding.contains(b), parole, &mut blocks);
+            }
+        }
         let was_idle = outstanding.is_empty();
+        let unchanged = (self.picker.epoch(), self.peers.len());
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
+        peer.nothing_to_pick = blocks.is_empty().then_some(unchanged);
         if was_idle && !blocks.is_empty() {
             peer.last_block = now;
         }
@@ -92,38 +118,48 @@ impl Torrent {
         }
     }
 
-    /// What a remote peer offers that no local peer holds (`None` when we have no local
-    /// peers): the only pieces worth taking across the WAN link.
-    fn held_remotely_only(&self, remote: PeerKey) -> Option<Bitfield> {
+    /// What a remote peer offers that no local peer holds, split in two: the pieces that are
+    /// ours to bring across the WAN link, and those of our colleagues. `None` when we have no
+    /// local peers. Each piece is assigned to one member of the site (us and our local peers,
+    /// ranked by peer id, piece hashed), so colleagues do not fetch the same piece from outside
+    /// at the same time: a piece crosses the site's link about once, then spreads on the LAN.
+    fn remote_share(&self, remote: PeerKey) -> Option<[Bitfield; 2]> {
         let pieces = self.info.piece_count();
-        let mut local = vec![0u8; pieces.div_ceil(8) as usize];
-        let mut any_local = false;
-        for peer in self.peers.values().filter(|p| p.local && !p.peer_choking) {
-            any_local = true;
+        let offered = |holding: &Holding| -> Vec<u8> {
+            match holding {
+                Holding::All => Bitfield::full(pieces).as_bytes().to_vec(),
+                Holding::Pieces(bits) => bits.as_bytes().to_vec(),
+                Holding::Unknown => vec![0; pieces.div_ceil(8) as usize],
+            }
+        };
+        let mut held_locally = vec![0u8; pieces.div_ceil(8) as usize];
+        let mut group = vec![self.config.peer_id];
+        for peer in self.peers.values().filter(|p| p.local) {
+            group.push(peer.info.peer_id);
             match &peer.holding {
-                Holding::All => return Some(Bitfield::new(pieces)),
-                Holding::Pieces(bits) => local
+                Holding::All => held_locally.fill(0xff),
+                Holding::Pieces(bits) => held_locally
                     .iter_mut()
                     .zip(bits.as_bytes())
                     .for_each(|(l, b)| *l |= b),
                 Holding::Unknown => {}
             }
         }
-        if !any_local {
+        if group.len() == 1 {
             return None;
         }
-        let theirs = match &self.peers.get(&remote)?.holding {
-            Holding::All => Bitfield::full(pieces),
-            Holding::Pieces(bits) => bits.clone(),
-            Holding::Unknown => Bitfield::new(pieces),
-        };
-        let wanted: Vec<u8> = theirs
-            .as_bytes()
-            .iter()
-            .zip(&local)
-            .map(|(t, l)| t & !l)
-            .collect();
-        Bitfield::from_bytes(&wanted, pieces).ok()
+        group.sort();
+        let members = group.len() as u64;
+        let rank = group.iter().position(|id| *id == self.config.peer_id)? as u64;
+        let theirs = offered(&self.peers.get(&remote)?.holding);
+        let (mut mine, mut others) = (theirs.clone(), theirs);
+        for (i, local) in held_locally.iter().enumerate() {
+            let ours = site_member_for(i as u64, members) == rank;
+            mine[i] &= if ours { !local } else { 0 };
+            others[i] &= if ours { 0 } else { !local };
+        }
+        let bits = |bytes: Vec<u8>| Bitfield::from_bytes(&bytes, pieces).ok();
+        Some([bits(mine)?, bits(others)?])
     }
 
     /// Starts storage reads for peers' requests, round robin, within the upload cap and each
@@ -255,37 +291,36 @@ impl Torrent {
         }
     }
 
-    fn choke_candidates(&self, now: Instant) -> Vec<Candidate> {
+    fn choke_candidates(&self) -> Vec<Candidate> {
         let seeding = self.is_complete();
         self.peers
             .iter()
             .filter(|(_, p)| p.peer_interested)
             .map(|(k, p)| Candidate {
                 peer: *k,
-                rate: if seeding {
-                    p.uploaded.rate(now)
-                } else {
-                    p.downloaded.rate(now)
-                },
+                rate: p.moved_since_rechoke(seeding),
                 snubbed: p.snubbed,
                 local: p.local,
             })
             .collect()
     }
 
-    pub(super) fn rotate_optimistic(&mut self, now: Instant) {
-        let candidates = self.choke_candidates(now);
+    pub(super) fn rotate_optimistic(&mut self) {
+        let candidates = self.choke_candidates();
         let regular = choose_unchoked(&candidates, self.config.unchoke_slots, None);
         self.optimistic = pick_optimistic(&candidates, &regular, &mut self.rng);
     }
 
     /// Tit-for-tat: the best peers by rate keep or get the regular slots, plus the optimistic one.
     pub(super) fn rechoke(&mut self, now: Instant) {
-        let candidates = self.choke_candidates(now);
+        let candidates = self.choke_candidates();
         let chosen = choose_unchoked(&candidates, self.config.unchoke_slots, self.optimistic);
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
             self.set_choking(key, !chosen.contains(&key), now);
+        }
+        for peer in self.peers.values_mut() {
+            peer.totals_at_rechoke = (peer.downloaded.total(), peer.uploaded.total());
         }
         self.unchoke_if_room(now);
     }
@@ -307,5 +342,32 @@ impl Torrent {
             .then(|| self.download_throttle.wake_at(block))
             .flatten();
         upload.into_iter().chain(download).min()
+    }
+}
+
+/// Which of a site's `members` (ranked by peer id) brings the pieces of this byte of the
+/// bitfield (eight pieces) across the WAN link. A hash, not `byte % members`, so each member's
+/// share is spread over the torrent; whole bytes, so a share is cut out a byte at a time.
+fn site_member_for(byte: u64, members: u64) -> u64 {
+    ((byte.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) * members) >> 32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::site_member_for;
+
+    #[test]
+    fn every_site_member_gets_a_fair_share_of_the_wan_fetches() {
+        for members in 2..=10u64 {
+            let mut shares = vec![0u32; members as usize];
+            for byte in 0..400 {
+                shares[site_member_for(byte, members) as usize] += 1;
+            }
+            let fair = 400 / members as u32;
+            assert!(
+                shares.iter().all(|&s| s >= fair / 2 && s <= fair * 2),
+                "{members} members: {shares:?}"
+            );
+        }
     }
 }

@@ -401,6 +401,7 @@ impl Simulation {
             self.seed.wrapping_mul(1_000_003) ^ ((h as u64) << 8) ^ self.hosts[h].incarnation;
         let mut config = Config::new(PeerId::generate(id_seed), LISTEN_PORT);
         config.piece_order = self.layout.piece_order;
+        stretch_timers(&mut config, self.layout.scale);
         // With sites on, an engine knows its own site's networks, as the native client learns
         // them from its configuration.
         if self.layout.policy.by_site {
@@ -716,4 +717,15 @@ impl Simulation {
             end: now.since_epoch(),
         }
     }
+}
+
+/// Scaling rates by `scale` makes every 16 KiB block take `1/scale` times longer, so the
+/// engine's timers measured against a block's time (the snub timeout, the rechoke and
+/// optimistic intervals over which rates are compared) are stretched by the same factor. The
+/// product's defaults are those at scale 1.
+fn stretch_timers(config: &mut Config, scale: f64) {
+    let stretch = |d: std::time::Duration| d.div_f64(scale);
+    config.snub_timeout = stretch(config.snub_timeout);
+    config.rechoke_interval = stretch(config.rechoke_interval);
+    config.optimistic_interval = stretch(config.optimistic_interval);
 }

@@ -43,6 +43,17 @@ fn baseline() -> &'static (Outcome, Summary) {
     })
 }
 
+/// Sites off, rarest-first: a stock tracker and client, and the picker on its own.
+fn sites_off() -> &'static (Outcome, Summary) {
+    static RUN: OnceLock<(Outcome, Summary)> = OnceLock::new();
+    RUN.get_or_init(|| {
+        run(Variant {
+            sites: Some(false),
+            ..Variant::default()
+        })
+    })
+}
+
 fn last(summary: &Summary) -> f64 {
     summary.last().expect("every counted peer finished")
 }
@@ -60,8 +71,13 @@ fn same_scenario_and_seed_give_the_same_run_bit_for_bit() {
 fn every_peer_finishes_near_the_lower_bound() {
     let (_, s) = baseline();
     let ratio = s.ratio.expect("all finished");
-    // Measured: 1.63 × the bound (the five field laptops finish last, see the docs).
-    assert!(ratio <= 1.75, "took {ratio:.3} × the lower bound");
+    // Measured: 1.57 × the bound (1.63 before the engine shared WAN fetches out by site and
+    // ranked unchokes by rate before locality; see the docs).
+    assert!(ratio <= 1.65, "took {ratio:.3} × the lower bound");
+    let (_, off) = sites_off();
+    let ratio = off.ratio.expect("all finished");
+    // Measured: 1.27 (the offices' 50 Mbit/s links carry ~4 copies each).
+    assert!(ratio <= 1.40, "sites off took {ratio:.3} × the lower bound");
     assert!(
         last(s) < s.client_server / 5.0,
         "no better than client-server"
@@ -71,13 +87,13 @@ fn every_peer_finishes_near_the_lower_bound() {
 #[test]
 fn with_sites_on_offices_take_few_copies_and_sites_off_costs_wan_traffic() {
     let (_, on) = baseline();
-    let (_, off) = run(Variant {
-        sites: Some(false),
-        ..Variant::default()
-    });
-    // Measured: 1.76 copies at worst with sites on, 3.99 with sites off.
+    let (_, off) = sites_off();
+    // Measured: 1.03 copies at worst with sites on (1.76 before), 4.01 with sites off.
     let (on_max, off_max) = (on.max_office_inbound(), off.max_office_inbound());
-    assert!(on_max <= 2.0, "sites on: an office took {on_max:.2} copies");
+    assert!(
+        on_max <= 1.15,
+        "sites on: an office took {on_max:.2} copies"
+    );
     assert!(
         off_max >= 1.8 * on_max,
         "sites off should cost WAN traffic: {off_max:.2} vs {on_max:.2} copies"
@@ -92,17 +108,16 @@ fn with_sites_on_offices_take_few_copies_and_sites_off_costs_wan_traffic() {
 
 #[test]
 fn a_sequential_picker_measurably_loses_to_rarest_first() {
-    let (_, rarest) = baseline();
+    // Sites off, where the piece order alone decides what peers can trade (with sites on,
+    // sharing WAN fetches out by site spreads even a sequential picker's pieces).
+    let (_, rarest) = sites_off();
     let (_, sequential) = run(Variant {
-        sites: Some(true),
+        sites: Some(false),
         piece_order: Some(PieceOrder::Sequential),
     });
-    // Measured: 2.29 × the bound against 1.63.
+    // Measured: 2.41 × the bound against 1.27; the origin sends 4.81 copies against 2.36.
     let (a, b) = (last(rarest), last(&sequential));
-    assert!(
-        b >= 1.25 * a,
-        "sequential {b:.0} s vs rarest-first {a:.0} s"
-    );
+    assert!(b >= 1.4 * a, "sequential {b:.0} s vs rarest-first {a:.0} s");
     assert!(
         sequential.origin_copies >= 1.5 * rarest.origin_copies,
         "sequential leans on the origin: {:.2} vs {:.2} copies",
