@@ -54,6 +54,17 @@ struct PeerArgs {
     /// Upload cap in bytes/s (suffix K, M or G; 0 for none).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     up_limit: Option<u64>,
+    /// Our LAN (CIDR), whose peers are preferred: pieces one of them holds are not fetched
+    /// from farther away. Repeatable; default: the subnets of this machine's interfaces.
+    #[arg(
+        long = "local-network",
+        value_name = "CIDR",
+        conflicts_with = "no_local_preference"
+    )]
+    local_networks: Vec<ipnet::IpNet>,
+    /// Treat every peer alike, near or far.
+    #[arg(long)]
+    no_local_preference: bool,
     /// No progress output.
     #[arg(long, conflicts_with = "json")]
     quiet: bool,
@@ -77,6 +88,19 @@ impl PeerArgs {
 
     fn up_limit(&self) -> Option<u64> {
         no_limit_if_zero(self.up_limit)
+    }
+
+    fn local_networks(&self) -> Vec<ipnet::IpNet> {
+        if self.no_local_preference {
+            Vec::new()
+        } else if self.local_networks.is_empty() {
+            crate::net::local_networks::detect()
+        } else {
+            self.local_networks
+                .iter()
+                .map(ipnet::IpNet::trunc)
+                .collect()
+        }
     }
 
     /// The `--peer` addresses, host names resolved.

@@ -15,8 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bitfleet_core::metainfo::Metainfo;
+use bitfleet_core::tracker::{append_query, encode_component};
 use bitfleet_core::Bitfield;
-use bitfleet_signaling::{Tracker, TrackerConfig};
+use bitfleet_signaling::{ConfigFile, Tracker, TrackerConfig};
 use bytes::Bytes;
 use clap::Args;
 use tokio::net::TcpListener;
@@ -47,6 +48,10 @@ pub struct ServeArgs {
     /// Also write each .torrent here, as NAME.torrent.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The tracker's TOML configuration: sites (offices), selection policy, interval, token…
+    /// (the same file as `bitfleet-server --config`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 /// The .torrent files served under `/t/`, by file name (`NAME.torrent`).
@@ -63,7 +68,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
     let base = base.trim_end_matches('/').to_owned();
-    let announce = format!("{base}/announce");
+    let tracker_config = match &args.config {
+        Some(path) => ConfigFile::load(path)?.apply(TrackerConfig::default())?,
+        None => TrackerConfig::default(),
+    };
+    let announce = match &tracker_config.require_token {
+        Some(token) => append_query(
+            &format!("{base}/announce"),
+            &format!("token={}", encode_component(token.as_bytes())),
+        ),
+        None => format!("{base}/announce"),
+    };
 
     let mut published = Vec::new();
     for path in &args.paths {
@@ -89,7 +104,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
-    let tracker = Arc::new(Tracker::new(TrackerConfig::default()));
+    let tracker = Arc::new(Tracker::new(tracker_config));
     let sweeper = tracker.spawn_sweeper();
     let app = bitfleet_signaling::router(tracker).merge(
         Router::new()

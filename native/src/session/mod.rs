@@ -50,6 +50,8 @@ pub struct TorrentOptions {
     /// The pieces of `have` a check found on disk rather than resume data listing them (they
     /// may not be flushed yet); `None`: all of them.
     pub found_on_disk: Option<Bitfield>,
+    /// Our LAN's networks: peers there are preferred (see `Config::local_networks`).
+    pub local_networks: Vec<ipnet::IpNet>,
 }
 
 /// What progress displays see of a running torrent.
@@ -206,6 +208,7 @@ impl Session {
         config.upload_limit = options.upload_limit;
         config.download_limit = options.download_limit;
         config.seed_when_complete = options.seed_when_complete;
+        config.local_networks.clone_from(&options.local_networks);
         config
     }
 
