@@ -67,11 +67,17 @@ impl Office {
         let output = self
             .router
             .command("cat")
-            .arg(format!("/sys/class/net/{}/statistics/rx_bytes", self.wan_if))
+            .arg(format!(
+                "/sys/class/net/{}/statistics/rx_bytes",
+                self.wan_if
+            ))
             .output()
             .unwrap();
         assert!(output.status.success(), "cannot read the WAN counter");
-        String::from_utf8_lossy(&output.stdout).trim().parse().unwrap()
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .unwrap()
     }
 }
 
@@ -84,7 +90,11 @@ struct Network {
 
 fn run_in(ns: &Netns, program: &str, args: &[&str]) {
     let status = ns.command(program).args(args).status().unwrap();
-    assert!(status.success(), "{program} {args:?} in {} failed", ns.name());
+    assert!(
+        status.success(),
+        "{program} {args:?} in {} failed",
+        ns.name()
+    );
 }
 
 /// Shapes what leaves `iface` in `ns` to the WAN rate.

@@ -64,6 +64,8 @@ pub struct Torrent {
     next_tick: Instant,
     /// Peer after which the next upload round starts (round robin).
     pub(super) upload_cursor: Option<PeerKey>,
+    /// When a local peer last announced a new piece (see `locality`).
+    pub(super) local_gain: Instant,
     running: bool,
 }
 
@@ -111,6 +113,7 @@ impl Torrent {
             next_rechoke: now,
             next_optimistic: now,
             next_tick: now,
+            local_gain: now,
             upload_cursor: None,
             running: false,
         }

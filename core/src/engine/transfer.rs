@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::wire::{BlockRef, Message, BLOCK_SIZE};
-use crate::{Bitfield, Instant};
+use crate::Instant;
 
 use super::choker::{choose_unchoked, pick_optimistic, Candidate};
 use super::peer::Holding;
@@ -61,10 +61,10 @@ impl Torrent {
             return;
         }
         let mut blocks = Vec::with_capacity(want);
-        let remote_only = (!peer.local)
-            .then(|| self.held_remotely_only(key))
+        let from_remote = (!peer.local)
+            .then(|| self.wanted_from_remote(key, now))
             .flatten();
-        let has = match (&remote_only, &peer.holding) {
+        let has = match (&from_remote, &peer.holding) {
             (Some(bits), _) => Some(bits),
             (None, Holding::All) => None,
             (None, Holding::Pieces(bits)) => Some(bits),
@@ -90,40 +90,6 @@ impl Torrent {
         if !buf.is_empty() {
             self.send_bytes(key, Bytes::from(buf), now);
         }
-    }
-
-    /// What a remote peer offers that no local peer holds (`None` when we have no local
-    /// peers): the only pieces worth taking across the WAN link.
-    fn held_remotely_only(&self, remote: PeerKey) -> Option<Bitfield> {
-        let pieces = self.info.piece_count();
-        let mut local = vec![0u8; pieces.div_ceil(8) as usize];
-        let mut any_local = false;
-        for peer in self.peers.values().filter(|p| p.local && !p.peer_choking) {
-            any_local = true;
-            match &peer.holding {
-                Holding::All => return Some(Bitfield::new(pieces)),
-                Holding::Pieces(bits) => local
-                    .iter_mut()
-                    .zip(bits.as_bytes())
-                    .for_each(|(l, b)| *l |= b),
-                Holding::Unknown => {}
-            }
-        }
-        if !any_local {
-            return None;
-        }
-        let theirs = match &self.peers.get(&remote)?.holding {
-            Holding::All => Bitfield::full(pieces),
-            Holding::Pieces(bits) => bits.clone(),
-            Holding::Unknown => Bitfield::new(pieces),
-        };
-        let wanted: Vec<u8> = theirs
-            .as_bytes()
-            .iter()
-            .zip(&local)
-            .map(|(t, l)| t & !l)
-            .collect();
-        Bitfield::from_bytes(&wanted, pieces).ok()
     }
 
     /// Starts storage reads for peers' requests, round robin, within the upload cap and each
