@@ -10,6 +10,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod engine;
 pub mod ids;
+pub mod lsd;
 pub mod magnet;
 pub mod metadata;
 pub mod metainfo;
