@@ -48,9 +48,10 @@ enum Source {
 pub async fn run(args: GetArgs) -> anyhow::Result<()> {
     let mut shutdown = swarm::Shutdown::listen()?;
     let source = load(&args.source).await?;
-    let session = Session::bind(args.peer.listen_addr())
+    let mut session = Session::bind(args.peer.listen_addr())
         .await
         .with_context(|| format!("binding the peer port {}", args.peer.listen_addr()))?;
+    args.peer.discover_locally(&mut session);
     let mut options = TorrentOptions {
         upload_limit: args.peer.up_limit(),
         download_limit: no_limit_if_zero(args.down_limit),

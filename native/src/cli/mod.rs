@@ -14,6 +14,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::progress::Mode;
+use crate::session::Session;
 use rate::parse_rate;
 
 #[derive(Debug, Parser)]
@@ -65,6 +66,9 @@ struct PeerArgs {
     /// Treat every peer alike, near or far.
     #[arg(long)]
     no_local_preference: bool,
+    /// No Local Service Discovery (BEP 14 multicast on the LAN, UDP port 6771).
+    #[arg(long)]
+    no_lsd: bool,
     /// No progress output.
     #[arg(long, conflicts_with = "json")]
     quiet: bool,
@@ -83,6 +87,13 @@ impl PeerArgs {
             (true, _) => Mode::Quiet,
             (_, true) => Mode::Json,
             _ => Mode::Bar,
+        }
+    }
+
+    /// Starts Local Service Discovery on `session` unless `--no-lsd`.
+    fn discover_locally(&self, session: &mut Session) {
+        if !self.no_lsd {
+            session.discover_locally();
         }
     }
 

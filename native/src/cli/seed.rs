@@ -45,9 +45,10 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             have.len()
         );
     }
-    let session = Session::bind(args.peer.listen_addr())
+    let mut session = Session::bind(args.peer.listen_addr())
         .await
         .with_context(|| format!("binding the peer port {}", args.peer.listen_addr()))?;
+    args.peer.discover_locally(&mut session);
     let options = TorrentOptions {
         upload_limit: args.peer.up_limit(),
         download_limit: None,

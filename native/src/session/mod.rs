@@ -5,6 +5,7 @@ mod announce;
 mod clock;
 mod engine;
 mod listener;
+mod lsd;
 mod piece_reads;
 mod resume;
 mod roaming;
@@ -70,10 +71,16 @@ pub struct Report {
 /// Runs on a blocking thread.
 pub type Prepare = Box<dyn FnOnce(&Metainfo) -> Result<(Storage, Bitfield), String> + Send>;
 
-/// Routes incoming connections to their torrent by info-hash.
+/// Routes incoming connections (and peers found on the LAN) to their torrent by info-hash.
 #[derive(Default)]
 struct Router {
-    torrents: RwLock<HashMap<InfoHash, mpsc::Sender<Event>>>,
+    torrents: RwLock<HashMap<InfoHash, Route>>,
+}
+
+struct Route {
+    events: mpsc::Sender<Event>,
+    /// Not private (BEP 27): may be announced and joined through Local Service Discovery.
+    discoverable: bool,
 }
 
 impl Router {
@@ -82,13 +89,23 @@ impl Router {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(info_hash)
-            .cloned()
+            .map(|route| route.events.clone())
     }
-    fn insert(&self, info_hash: InfoHash, events: mpsc::Sender<Event>) {
+    fn insert(&self, info_hash: InfoHash, route: Route) {
         self.torrents
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(info_hash, events);
+            .insert(info_hash, route);
+    }
+    /// The torrents Local Service Discovery may announce, and hand LAN peers to.
+    fn discoverable(&self) -> Vec<InfoHash> {
+        self.torrents
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, route)| route.discoverable)
+            .map(|(info_hash, _)| *info_hash)
+            .collect()
     }
     fn remove(&self, info_hash: &InfoHash) {
         self.torrents
@@ -103,6 +120,7 @@ pub struct Session {
     port: u16,
     router: Arc<Router>,
     accept: JoinHandle<()>,
+    discovery: Option<JoinHandle<()>>,
 }
 
 impl Session {
@@ -118,6 +136,7 @@ impl Session {
             port,
             router,
             accept,
+            discovery: None,
         })
     }
 
@@ -127,6 +146,15 @@ impl Session {
 
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// Starts Local Service Discovery (BEP 14): the session's torrents are announced on the
+    /// LAN, and peers announcing them there are dialed. Without it only trackers and
+    /// `--peer` find peers.
+    pub fn discover_locally(&mut self) {
+        if self.discovery.is_none() {
+            self.discovery = Some(tokio::spawn(lsd::run(self.router.clone(), self.port)));
+        }
     }
 
     /// Starts a torrent whose pieces in `have` are already on `storage`.
@@ -225,7 +253,17 @@ impl Session {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (report_tx, report_rx) = watch::channel(report);
         let (stop_tx, stop_rx) = oneshot::channel();
-        self.router.insert(info_hash, events_tx.clone());
+        // A magnet link's torrent is not known to be private until its metadata arrives;
+        // private torrents come as .torrent files in practice.
+        let discoverable = match &engine {
+            Engine::Running(torrent) => !torrent.info().private,
+            Engine::Fetching(_) | Engine::Idle { .. } => true,
+        };
+        let route = Route {
+            events: events_tx.clone(),
+            discoverable,
+        };
+        self.router.insert(info_hash, route);
         let task = TorrentTask {
             engine,
             data,
@@ -259,6 +297,9 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.accept.abort();
+        if let Some(discovery) = &self.discovery {
+            discovery.abort();
+        }
     }
 }
 

@@ -51,6 +51,8 @@ pub(super) enum Event {
         ok: bool,
     },
     Announced(Result<AnnounceResponse, String>),
+    /// Peers found by Local Service Discovery.
+    Discovered(Vec<SocketAddr>),
     ResumeSaved(Result<(), String>),
     /// Every piece is stored: the files were flushed and the resume data removed.
     CompletionSaved(Result<(), String>),
@@ -271,6 +273,7 @@ impl TorrentTask {
                 }
                 self.engine.announce_result(result, at);
             }
+            Event::Discovered(addrs) => self.engine.add_addresses(&addrs, at),
         }
     }
 
