@@ -22,10 +22,18 @@ use super::PeerKey;
 /// How long colleagues may go without a new piece before we fetch their shares ourselves.
 const COLLEAGUES_STALLED: Duration = Duration::from_secs(10);
 
+/// Our share of the pieces, remembered for the colleagues it was computed among: it changes
+/// only when one comes or goes, and hashing every piece on every request would not scale.
+#[derive(Debug, Default)]
+pub(super) struct ShareCache {
+    colleagues: Vec<PeerId>,
+    ours: Option<Bitfield>,
+}
+
 impl Torrent {
     /// The pieces worth asking remote peer `remote` for; `None` when we have no local peers
     /// (every piece is fair game from anyone).
-    pub(super) fn wanted_from_remote(&self, remote: PeerKey, now: Instant) -> Option<Bitfield> {
+    pub(super) fn wanted_from_remote(&mut self, remote: PeerKey, now: Instant) -> Option<Bitfield> {
         let pieces = self.info.piece_count();
         let mut held_locally = vec![0u8; pieces.div_ceil(8) as usize];
         let mut colleagues = vec![self.config.peer_id];
@@ -39,10 +47,7 @@ impl Torrent {
             }
             match &peer.holding {
                 Holding::All => return Some(Bitfield::new(pieces)),
-                Holding::Pieces(bits) => held_locally
-                    .iter_mut()
-                    .zip(bits.as_bytes())
-                    .for_each(|(l, b)| *l |= b),
+                Holding::Pieces(bits) => or_into(&mut held_locally, bits.as_bytes()),
                 Holding::Unknown => {}
             }
         }
@@ -54,28 +59,49 @@ impl Torrent {
             Holding::Pieces(bits) => bits.clone(),
             Holding::Unknown => Bitfield::new(pieces),
         };
+        let ours = self.our_share(colleagues);
+        // Held by us or a colleague: nothing more to fetch for it.
+        let mut held = held_locally.clone();
+        or_into(&mut held, self.picker.have().as_bytes());
+        let share_done = ours.iter().zip(&held).all(|(o, h)| o & !h == 0);
+        let stalled = now.saturating_since(self.local_gain) >= COLLEAGUES_STALLED;
+        let open_to_all = share_done && stalled;
         let wanted: Vec<u8> = theirs
             .as_bytes()
             .iter()
             .zip(&held_locally)
-            .map(|(t, l)| t & !l)
+            .zip(&ours)
+            .map(|((t, l), o)| t & !l & if open_to_all { 0xff } else { *o })
             .collect();
-        let mut wanted = Bitfield::from_bytes(&wanted, pieces).ok()?;
-        let held_locally = Bitfield::from_bytes(&held_locally, pieces).ok()?;
-        let have = self.picker.have();
-        let is_ours = |p: u32| share_owner(&colleagues, p) == Some(&self.config.peer_id);
-        let held = |p: u32| have.get(p) || held_locally.get(p);
-        let stalled = now.saturating_since(self.local_gain) >= COLLEAGUES_STALLED;
-        let open_to_all = stalled && (0..pieces).filter(|&p| is_ours(p)).all(held);
-        if !open_to_all {
+        Bitfield::from_bytes(&wanted, pieces).ok()
+    }
+
+    /// The bytes of our share among `colleagues` (us included), from the cache when they are
+    /// the same as last time.
+    fn our_share(&mut self, mut colleagues: Vec<PeerId>) -> Vec<u8> {
+        colleagues.sort_unstable_by_key(|id| id.0);
+        let cache = &mut self.shares;
+        if cache.colleagues != colleagues || cache.ours.is_none() {
+            let pieces = self.info.piece_count();
+            let mut ours = Bitfield::new(pieces);
             for piece in 0..pieces {
-                if !is_ours(piece) {
-                    wanted.clear(piece);
+                if share_owner(&colleagues, piece) == Some(&self.config.peer_id) {
+                    ours.set(piece);
                 }
             }
+            cache.ours = Some(ours);
+            cache.colleagues = colleagues;
         }
-        Some(wanted)
+        cache
+            .ours
+            .as_ref()
+            .map(|ours| ours.as_bytes().to_vec())
+            .unwrap_or_default()
     }
+}
+
+fn or_into(into: &mut [u8], bits: &[u8]) {
+    into.iter_mut().zip(bits).for_each(|(a, b)| *a |= b);
 }
 
 /// Whose share `piece` is among `ids`: the highest score wins (rendezvous hashing).

@@ -14,6 +14,7 @@ use crate::wire::{BlockRef, Message, BLOCK_SIZE};
 use crate::{Bitfield, InfoHash, Instant, PeerId};
 
 use super::discovery::Discovery;
+use super::locality::ShareCache;
 use super::messages::extension_handshake;
 use super::peer::{Holding, Peer};
 use super::picker::Picker;
@@ -66,6 +67,7 @@ pub struct Torrent {
     pub(super) upload_cursor: Option<PeerKey>,
     /// When a local peer last announced a new piece (see `locality`).
     pub(super) local_gain: Instant,
+    pub(super) shares: ShareCache,
     running: bool,
 }
 
@@ -114,6 +116,7 @@ impl Torrent {
             next_optimistic: now,
             next_tick: now,
             local_gain: now,
+            shares: ShareCache::default(),
             upload_cursor: None,
             running: false,
         }

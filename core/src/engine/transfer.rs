@@ -61,9 +61,14 @@ impl Torrent {
             return;
         }
         let mut blocks = Vec::with_capacity(want);
-        let from_remote = (!peer.local)
-            .then(|| self.wanted_from_remote(key, now))
-            .flatten();
+        let from_remote = if peer.local {
+            None
+        } else {
+            self.wanted_from_remote(key, now)
+        };
+        let Some(peer) = self.peers.get(&key) else {
+            return;
+        };
         let has = match (&from_remote, &peer.holding) {
             (Some(bits), _) => Some(bits),
             (None, Holding::All) => None,
