@@ -66,7 +66,8 @@ struct PeerArgs {
     /// Treat every peer alike, near or far.
     #[arg(long)]
     no_local_preference: bool,
-    /// No Local Service Discovery (BEP 14 multicast on the LAN, UDP port 6771).
+    /// No Local Service Discovery (BEP 14 multicast on the LAN, UDP port 6771; never used
+    /// when --bind is a loopback address).
     #[arg(long)]
     no_lsd: bool,
     /// No progress output.
@@ -90,9 +91,10 @@ impl PeerArgs {
         }
     }
 
-    /// Starts Local Service Discovery on `session` unless `--no-lsd`.
+    /// Starts Local Service Discovery on `session` unless `--no-lsd`, or the peer listener is
+    /// bound to loopback (nobody on the LAN could reach it).
     fn discover_locally(&self, session: &mut Session) {
-        if !self.no_lsd {
+        if !self.no_lsd && !self.bind.is_loopback() {
             session.discover_locally();
         }
     }
