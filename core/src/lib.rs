@@ -11,6 +11,7 @@ pub mod bitfield;
 pub mod budget;
 pub mod engine;
 pub mod ids;
+pub mod lsd;
 pub mod magnet;
 pub mod metadata;
 pub mod metainfo;

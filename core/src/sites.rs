@@ -43,14 +43,14 @@ pub enum SiteError {
     DuplicateName(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Site {
     name: String,
     ranges: Vec<IpNet>,
 }
 
 /// Named sites with their address ranges.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SiteMap {
     sites: Vec<Site>,
 }
@@ -169,30 +169,56 @@ pub fn select_peers(
 ) -> Vec<SocketAddr> {
     let eligible = swarm
         .iter()
-        .filter(|p| p.addr != requester.addr && !(requester.seed && p.seed));
+        .filter(|p| p.addr != requester.addr && !(requester.seed && p.seed))
+        .map(|p| Candidate {
+            item: p.addr,
+            site: p.site,
+            seed: p.seed,
+        });
+    rank(policy, requester.site, eligible, numwant, rng)
+}
+
+/// Someone [`rank`] may choose: what the caller knows it by (an address, a peer id with its
+/// connection), its site, and whether it seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate<T> {
+    pub item: T,
+    pub site: Option<SiteId>,
+    pub seed: bool,
+}
+
+/// Up to `numwant` of `candidates` for a requester at `requester_site`, best class first (see
+/// the module docs). The caller has already left out the requester, and seeds for a seed.
+pub fn rank<T>(
+    policy: &SelectionPolicy,
+    requester_site: Option<SiteId>,
+    candidates: impl IntoIterator<Item = Candidate<T>>,
+    numwant: usize,
+    rng: &mut fastrand::Rng,
+) -> Vec<T> {
     if !policy.by_site {
-        let mut all: Vec<SocketAddr> = eligible.map(|p| p.addr).collect();
+        let mut all: Vec<T> = candidates.into_iter().map(|c| c.item).collect();
         partial_shuffle(&mut all, numwant, rng);
         all.truncate(numwant);
         return all;
     }
 
     // Classes 0..6: (same site, other site, no site) × (seed, leecher).
-    let mut classes: [Vec<SocketAddr>; 6] = Default::default();
-    for peer in eligible {
-        let place = match (requester.site, peer.site) {
+    let mut classes: [Vec<T>; 6] = Default::default();
+    for candidate in candidates {
+        let place = match (requester_site, candidate.site) {
             (Some(mine), Some(theirs)) if mine == theirs => 0,
             (_, Some(_)) => 1,
             (_, None) => 2,
         };
-        let leecher = usize::from(!peer.seed);
-        classes[place * 2 + leecher].push(peer.addr);
+        let leecher = usize::from(!candidate.seed);
+        classes[place * 2 + leecher].push(candidate.item);
     }
-    let off_site_cap = match requester.site {
+    let off_site_cap = match requester_site {
         Some(_) => policy.max_off_site.unwrap_or(usize::MAX),
         None => usize::MAX,
     };
-    let mut chosen = Vec::with_capacity(numwant.min(swarm.len()));
+    let mut chosen = Vec::with_capacity(numwant.min(classes.iter().map(Vec::len).sum()));
     let mut off_site = 0usize;
     for (class, mut members) in classes.into_iter().enumerate() {
         let room = numwant - chosen.len();
@@ -206,7 +232,8 @@ pub fn select_peers(
         if class >= 2 {
             off_site += taken;
         }
-        chosen.extend_from_slice(&members[..taken]);
+        members.truncate(taken);
+        chosen.append(&mut members);
         if chosen.len() == numwant {
             break;
         }

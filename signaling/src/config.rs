@@ -3,6 +3,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use std::net::IpAddr;
+
+use bitfleet_core::sites::{SelectionPolicy, SiteId, SiteMap};
 use bitfleet_core::tracker::ws::IceServer;
 use bitfleet_core::InfoHash;
 
@@ -34,6 +37,43 @@ pub struct TrackerConfig {
     /// STUN and TURN servers handed to pages and natives at `GET /ice`, so WebRTC peers behind
     /// NATs can reach each other. Empty by default: the operator chooses the servers.
     pub ice_servers: Vec<IceServer>,
+    /// Offices and how announce replies favour them.
+    pub sites: SiteConfig,
+}
+
+/// Sites (offices) and the peer-selection policy over them; see `bitfleet_core::sites` for
+/// the policy itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteConfig {
+    pub map: SiteMap,
+    pub selection: SelectionPolicy,
+    /// Honour the site name a client reports (`site=` on the announce or WebSocket URL) when
+    /// its address is in no site's range — a laptop behind a NAT whose public address the
+    /// operator cannot list. Off by default: a client could otherwise claim any office and be
+    /// handed out to its members first. An address inside a range always decides: nobody can
+    /// report their way out of the office they are in.
+    pub trust_reported: bool,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        Self {
+            map: SiteMap::new(),
+            selection: SelectionPolicy::DEFAULT,
+            trust_reported: false,
+        }
+    }
+}
+
+impl SiteConfig {
+    /// The site of a client at `ip` that reported `reported` (see `trust_reported`).
+    pub fn site_of(&self, ip: IpAddr, reported: Option<&str>) -> Option<SiteId> {
+        self.map.site_of(ip).or_else(|| {
+            reported
+                .filter(|_| self.trust_reported)
+                .and_then(|name| self.map.id(name))
+        })
+    }
 }
 
 /// Bounds on the WebSocket (WebTorrent) side, per connection unless said otherwise.
@@ -94,6 +134,7 @@ impl Default for TrackerConfig {
             max_scrape: 1_000,
             websocket: WebSocketLimits::default(),
             ice_servers: Vec::new(),
+            sites: SiteConfig::default(),
         }
     }
 }
@@ -142,5 +183,20 @@ mod tests {
         assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
         assert_eq!(whole_seconds(Duration::from_secs(300)), 300);
         assert_eq!(whole_seconds(Duration::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn a_reported_site_counts_only_when_trusted_and_the_address_is_in_no_site() {
+        let mut sites = SiteConfig::default();
+        let paris = sites.map.add("paris", &["10.1.0.0/16"]).unwrap();
+        let lyon = sites.map.add("lyon", &["10.2.0.0/16"]).unwrap();
+        let home: IpAddr = "203.0.113.9".parse().unwrap();
+        let office: IpAddr = "10.1.4.4".parse().unwrap();
+        assert_eq!(sites.site_of(home, Some("lyon")), None, "not trusted");
+        sites.trust_reported = true;
+        assert_eq!(sites.site_of(home, Some("lyon")), Some(lyon));
+        assert_eq!(sites.site_of(home, Some("nowhere")), None);
+        assert_eq!(sites.site_of(office, Some("lyon")), Some(paris));
+        assert_eq!(sites.site_of(office, None), Some(paris));
     }
 }

@@ -72,10 +72,12 @@ async fn announce(
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let remote = connect_info.map(|Extension(ConnectInfo(remote))| remote);
     if let Ok(upgrade) = upgrade {
-        return ws::upgrade(upgrade, tracker, hub, query.as_deref().unwrap_or_default());
+        let query = query.as_deref().unwrap_or_default();
+        return ws::upgrade(upgrade, tracker, hub, query, remote);
     }
-    let Some(Extension(ConnectInfo(remote))) = connect_info else {
+    let Some(remote) = remote else {
         tracing::error!("tracker served without connect info: cannot see client addresses");
         return bencoded(encode_failure("tracker cannot see the client's address"));
     };

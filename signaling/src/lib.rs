@@ -15,6 +15,7 @@
 //! scrape, stats and ice take the same parameter.
 
 pub mod config;
+pub mod config_file;
 pub mod http;
 mod offers;
 mod relay;
@@ -23,7 +24,8 @@ pub mod swarm;
 pub mod tracker;
 mod ws;
 
-pub use config::{TrackerConfig, WebSocketLimits};
+pub use config::{SiteConfig, TrackerConfig, WebSocketLimits};
+pub use config_file::{ConfigFile, ConfigFileError};
 pub use http::{router, serve};
 pub use site::{Catalog, Published, Site};
 pub use tracker::{Refusal, StatsReport, SwarmReport, Tracker};

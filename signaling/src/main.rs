@@ -11,23 +11,29 @@ use anyhow::Context;
 use bitfleet_core::tracker::ws::IceServer;
 use bitfleet_core::InfoHash;
 use bitfleet_signaling::site::{default_page_dir, is_built_page};
-use bitfleet_signaling::{serve, Catalog, Site, Tracker, TrackerConfig, WebSocketLimits};
+use bitfleet_signaling::{serve, Catalog, ConfigFile, Site, Tracker, TrackerConfig};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 /// Bitfleet's BitTorrent tracker: HTTP announces at http://HOST:PORT/announce, WebTorrent
 /// (WebSocket, WebRTC signaling) at ws://HOST:PORT/announce, STUN/TURN servers for WebRTC
 /// peers at /ice, the intranet page at / and its catalog at /catalog. With --token T, clients
-/// add ?token=T to the tracker's URLs.
+/// add ?token=T to the tracker's URLs. Sites (offices) and every tracker option below can be
+/// set in a TOML file (--config); flags override it.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
     /// Address and port to listen on; nothing wider is bound.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Seconds between client announces; silent peers are forgotten after twice that.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
-    interval: u64,
+    /// TOML configuration: sites, selection policy and the options below (see the signaling
+    /// crate's README).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Seconds between client announces (default 300); silent peers are forgotten after
+    /// twice that.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    interval: Option<u64>,
     /// Token every announce, scrape and stats URL must carry as `token=...`.
     #[arg(long)]
     token: Option<String>,
@@ -50,9 +56,9 @@ struct Args {
     /// The TURN server's password.
     #[arg(long, value_name = "PASSWORD", requires = "turn")]
     turn_pass: Option<String>,
-    /// Most WebSocket (WebTorrent) connections open at once.
-    #[arg(long, default_value_t = 10_000)]
-    max_websockets: usize,
+    /// Most WebSocket (WebTorrent) connections open at once (default 10000).
+    #[arg(long)]
+    max_websockets: Option<usize>,
     /// Folder of the intranet page served at `/` (the built `web/`); default: `web/` of the
     /// source tree the binary was built in, when its wasm is built.
     #[arg(long, value_name = "DIR")]
@@ -63,6 +69,34 @@ struct Args {
 }
 
 impl Args {
+    /// The file's configuration (if any) with the flags given on top.
+    fn tracker_config(&self) -> anyhow::Result<TrackerConfig> {
+        let mut config = match &self.config {
+            Some(path) => ConfigFile::load(path)?.apply(TrackerConfig::default())?,
+            None => TrackerConfig::default(),
+        };
+        if let Some(secs) = self.interval {
+            config.interval = Duration::from_secs(secs);
+        }
+        if self.token.is_some() {
+            config.require_token.clone_from(&self.token);
+        }
+        if !self.allowed.is_empty() {
+            config.allowed_info_hashes = Some(self.allowed.iter().copied().collect());
+        }
+        config.accept_ip_param |= self.accept_ip_param;
+        config.ice_servers.extend(self.ice_servers());
+        if let Some(max) = self.max_websockets {
+            config.websocket.max_connections = max;
+        }
+        // A WebTorrent client re-announces every interval; give it one more before closing.
+        config.websocket.idle_timeout = config
+            .interval
+            .saturating_mul(2)
+            .saturating_add(Duration::from_secs(60));
+        Ok(config)
+    }
+
     fn ice_servers(&self) -> Vec<IceServer> {
         let stun = self.stun.iter().map(|url| IceServer {
             urls: url.clone(),
@@ -92,23 +126,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let ice_servers = args.ice_servers();
-    let websocket = WebSocketLimits {
-        max_connections: args.max_websockets,
-        // A WebTorrent client re-announces every interval; give it one more before closing.
-        idle_timeout: Duration::from_secs(args.interval.saturating_mul(2).saturating_add(60)),
-        ..WebSocketLimits::default()
-    };
-    let config = TrackerConfig {
-        interval: Duration::from_secs(args.interval),
-        require_token: args.token,
-        allowed_info_hashes: (!args.allowed.is_empty())
-            .then(|| args.allowed.into_iter().collect::<HashSet<_>>()),
-        accept_ip_param: args.accept_ip_param,
-        websocket,
-        ice_servers,
-        ..TrackerConfig::default()
-    };
+    let config = args.tracker_config()?;
     let site = Site {
         catalog: match &args.catalog {
             Some(dir) => Catalog::from_torrent_dir(dir)?,
@@ -132,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
         token = config.require_token.is_some(),
         allow_list = ?config.allowed_info_hashes.as_ref().map(HashSet::len),
         ice_servers = config.ice_servers.len(),
+        sites = config.sites.map.len(),
         "tracker listening"
     );
     serve(

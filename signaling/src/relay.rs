@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use bitfleet_core::sites::SiteId;
 use bitfleet_core::tracker::ws::{Action, ClientMessage, TrackerMessage, WsAnnounce, WsAnswer};
 use bitfleet_core::tracker::AnnounceEvent;
 use bitfleet_core::{InfoHash, Instant, PeerId};
@@ -40,6 +41,8 @@ struct Connection {
     swarms: BTreeSet<(InfoHash, PeerId)>,
     /// Offers forwarded to this connection, for checking its answers.
     forwarded: OfferLedger,
+    /// The site of the client's address (or the one it reported), fixed at the upgrade.
+    site: Option<SiteId>,
 }
 
 /// Every open WebSocket connection's standing with the tracker.
@@ -52,7 +55,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn open(&mut self, config: &TrackerConfig) -> ConnectionId {
+    pub fn open(&mut self, config: &TrackerConfig, site: Option<SiteId>) -> ConnectionId {
         let id = ConnectionId(self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
         let limits = &config.websocket;
@@ -62,6 +65,7 @@ impl Relay {
                 peer_ids: BTreeSet::new(),
                 swarms: BTreeSet::new(),
                 forwarded: OfferLedger::new(limits.max_pending_offers, limits.offer_ttl),
+                site,
             },
         );
         id
@@ -163,6 +167,7 @@ impl Relay {
                 left: announce.left,
                 event: announce.event,
                 offers,
+                site: connection.site,
             },
             now,
         )?;

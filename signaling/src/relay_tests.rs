@@ -65,8 +65,8 @@ fn answer(peer: u8, to_peer: u8, offer: u8) -> ClientMessage {
 #[test]
 fn offers_reach_others_and_only_forwarded_offers_get_answers_once() {
     let (mut relay, mut swarms, config) = setup();
-    let a = relay.open(&config);
-    let b = relay.open(&config);
+    let a = relay.open(&config, None);
+    let b = relay.open(&config, None);
     relay.handle(b, announce(2, &[]), &mut swarms, &config, at(0));
     let sent = relay.handle(a, announce(1, &[7, 8]), &mut swarms, &config, at(1));
     assert_eq!(sent.len(), 2, "{sent:?}");
@@ -107,8 +107,8 @@ fn offers_reach_others_and_only_forwarded_offers_get_answers_once() {
 #[test]
 fn stale_offers_cannot_be_answered() {
     let (mut relay, mut swarms, config) = setup();
-    let a = relay.open(&config);
-    let b = relay.open(&config);
+    let a = relay.open(&config, None);
+    let b = relay.open(&config, None);
     relay.handle(b, announce(2, &[]), &mut swarms, &config, at(0));
     relay.handle(a, announce(1, &[7]), &mut swarms, &config, at(0));
     assert!(relay
@@ -119,8 +119,8 @@ fn stale_offers_cannot_be_answered() {
 #[test]
 fn peer_ids_stay_with_their_connection_until_it_closes() {
     let (mut relay, mut swarms, config) = setup();
-    let a = relay.open(&config);
-    let b = relay.open(&config);
+    let a = relay.open(&config, None);
+    let b = relay.open(&config, None);
     relay.handle(a, announce(1, &[]), &mut swarms, &config, at(0));
     let refused = relay.handle(b, announce(1, &[]), &mut swarms, &config, at(0));
     assert!(matches!(
@@ -141,11 +141,11 @@ fn peer_ids_stay_with_their_connection_until_it_closes() {
 fn offers_beyond_the_limit_are_ignored() {
     let (mut relay, mut swarms, mut config) = setup();
     config.websocket.max_offers_per_announce = 2;
-    let others: Vec<_> = (2..=6).map(|_| relay.open(&config)).collect();
+    let others: Vec<_> = (2..=6).map(|_| relay.open(&config, None)).collect();
     for (n, connection) in (2u8..).zip(&others) {
         relay.handle(*connection, announce(n, &[]), &mut swarms, &config, at(0));
     }
-    let a = relay.open(&config);
+    let a = relay.open(&config, None);
     let sent = relay.handle(
         a,
         announce(1, &[10, 11, 12, 13]),

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bitfleet_core::sites::{rank, Candidate, SelectionPolicy, SiteId};
 use bitfleet_core::tracker::{AnnounceEvent, ScrapeStats};
 use bitfleet_core::{InfoHash, Instant, PeerId};
 
@@ -36,6 +37,7 @@ pub struct PeerAnnounce {
     /// BEP 3 `key`: once a peer has given one, later announces for its id must repeat it, so
     /// nobody else can move or stop that peer by reusing its id.
     pub key: Option<String>,
+    pub site: Option<SiteId>,
 }
 
 /// The tracker's handle on one WebSocket connection, to relay offers and answers through.
@@ -53,6 +55,7 @@ pub struct RtcAnnounce {
     pub event: Option<AnnounceEvent>,
     /// How many other WebRTC peers should get one of the announcer's offers.
     pub offers: usize,
+    pub site: Option<SiteId>,
 }
 
 /// What a WebSocket announcer is told, and who gets its offers.
@@ -98,6 +101,8 @@ struct Peer {
     left: u64,
     last_seen: Instant,
     key: Option<String>,
+    /// As of its latest announce, on either transport.
+    site: Option<SiteId>,
 }
 
 impl Peer {
@@ -160,6 +165,7 @@ impl Swarm {
 pub struct Swarms {
     swarms: BTreeMap<InfoHash, Swarm>,
     limits: SwarmLimits,
+    selection: SelectionPolicy,
     rng: fastrand::Rng,
 }
 
@@ -168,13 +174,20 @@ impl Swarms {
         Self {
             swarms: BTreeMap::new(),
             limits,
+            selection: SelectionPolicy::DEFAULT,
             rng: fastrand::Rng::with_seed(rng_seed),
         }
     }
 
-    /// Records an HTTP announce and picks TCP-reachable peers for the announcer: a random
-    /// subset of the others, without seeds when the announcer is a seed itself. A stopping
-    /// peer is no longer reachable over TCP and is told no peers.
+    /// Replies favour the announcer's site this way (site-aware by default).
+    pub fn with_selection(mut self, selection: SelectionPolicy) -> Self {
+        self.selection = selection;
+        self
+    }
+
+    /// Records an HTTP announce and picks TCP-reachable peers for the announcer (see
+    /// [`Swarms::pick`]). A stopping peer is no longer reachable over TCP and is told no
+    /// peers.
     pub fn announce(
         &mut self,
         announce: PeerAnnounce,
@@ -190,6 +203,7 @@ impl Swarms {
             peer_id: announce.peer_id,
             left: announce.left,
             event: announce.event,
+            site: announce.site,
         };
         let (peers, stats) = if announce.event == Some(AnnounceEvent::Stopped) {
             let stats = self.leave(&announce.info_hash, &announce.peer_id, |peer| {
@@ -237,6 +251,7 @@ impl Swarms {
             // Not knowing what is left means having something left.
             left: announce.left.unwrap_or(u64::MAX),
             event: announce.event,
+            site: announce.site,
         };
         let (offer_to, stats) = if announce.event == Some(AnnounceEvent::Stopped) {
             let stats = self.leave_rtc(&announce.info_hash, &announce.peer_id, announce.connection);
@@ -309,9 +324,11 @@ impl Swarms {
             left: joining.left,
             last_seen: now,
             key: None,
+            site: joining.site,
         });
         peer.left = joining.left;
         peer.last_seen = now;
+        peer.site = joining.site;
         mark(&mut peer);
         swarm.upsert(joining.peer_id, peer);
         // A repeated `completed` from a peer already known as a seed is one download, not two.
@@ -321,8 +338,9 @@ impl Swarms {
         Ok(())
     }
 
-    /// Up to `wanted` random peers other than the announcer that `reach` can reach (no seeds
-    /// for a seed), with the swarm's counts.
+    /// Up to `wanted` peers other than the announcer that `reach` can reach (no seeds for a
+    /// seed), ranked by the selection policy — the announcer's own site first, seeds before
+    /// leechers, random within a class — with the swarm's counts.
     fn pick<Reach>(
         &mut self,
         joining: &Joining,
@@ -340,8 +358,21 @@ impl Swarms {
             .peers
             .iter()
             .filter(|(id, peer)| **id != joining.peer_id && !(is_seed && peer.is_seed()))
-            .filter_map(|(id, peer)| Some((*id, reach(peer)?)));
-        (self.rng.choose_multiple(candidates, wanted), swarm.stats())
+            .filter_map(|(id, peer)| {
+                Some(Candidate {
+                    item: (*id, reach(peer)?),
+                    site: peer.site,
+                    seed: peer.is_seed(),
+                })
+            });
+        let picked = rank(
+            &self.selection,
+            joining.site,
+            candidates,
+            wanted,
+            &mut self.rng,
+        );
+        (picked, swarm.stats())
     }
 
     /// Applies `unmark` to the peer (which may refuse), then removes it if no transport
@@ -419,6 +450,7 @@ struct Joining {
     peer_id: PeerId,
     left: u64,
     event: Option<AnnounceEvent>,
+    site: Option<SiteId>,
 }
 
 fn check_key(known: &Peer, announce: &PeerAnnounce) -> Result<(), SwarmError> {

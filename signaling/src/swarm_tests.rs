@@ -24,6 +24,7 @@ fn peer(n: u8, left: u64) -> PeerAnnounce {
         event: Some(AnnounceEvent::Started),
         numwant: None,
         key: None,
+        site: None,
     }
 }
 
@@ -239,6 +240,7 @@ fn rtc(n: u8, connection: u64, offers: usize) -> RtcAnnounce {
         left: Some(10),
         event: None,
         offers,
+        site: None,
     }
 }
 
@@ -327,4 +329,103 @@ fn a_peer_leaves_once_no_transport_reaches_it() {
     );
     let listed = swarms.announce(peer(3, 10), at(3)).unwrap().peers;
     assert!(listed.is_empty(), "{listed:?}");
+}
+
+/// Peers 1–4 in site 0 (1 seeds), 5–8 in site 1 (5 seeds), 9 in none (seeds).
+fn offices(swarms: &mut Swarms, announce: impl Fn(&mut Swarms, u8, u64, Option<SiteId>)) {
+    for n in 1..=9u8 {
+        let site = match n {
+            1..=4 => Some(SiteId(0)),
+            5..=8 => Some(SiteId(1)),
+            _ => None,
+        };
+        let left = if matches!(n, 1 | 5 | 9) { 0 } else { 10 };
+        announce(swarms, n, left, site);
+    }
+}
+
+/// Which peer (by its number) each returned id is.
+fn numbers(ids: impl IntoIterator<Item = PeerId>) -> Vec<u8> {
+    ids.into_iter().map(|id| id.0[0]).collect()
+}
+
+#[test]
+fn http_replies_rank_own_site_first_then_other_sites_then_the_rest() {
+    let mut swarms = Swarms::new(LIMITS, 7).with_selection(SelectionPolicy {
+        by_site: true,
+        max_off_site: None,
+    });
+    offices(&mut swarms, |swarms, n, left, site| {
+        swarms
+            .announce(
+                PeerAnnounce {
+                    site,
+                    ..peer(n, left)
+                },
+                at(0),
+            )
+            .unwrap();
+    });
+    let me = PeerAnnounce {
+        site: Some(SiteId(0)),
+        numwant: Some(8),
+        ..peer(2, 10)
+    };
+    let got = swarms.announce(me, at(1)).unwrap().peers;
+    let got: Vec<u8> = got
+        .iter()
+        .map(|a| match a.ip() {
+            std::net::IpAddr::V4(v4) => v4.octets()[3],
+            std::net::IpAddr::V6(_) => unreachable!(),
+        })
+        .collect();
+    assert_eq!(got[0], 1, "the office's seed first: {got:?}");
+    let mut colleagues = got[1..3].to_vec();
+    colleagues.sort();
+    assert_eq!(colleagues, [3, 4]);
+    assert_eq!(
+        got[3], 5,
+        "the other office's seed beats its leechers: {got:?}"
+    );
+    let mut others = got[4..7].to_vec();
+    others.sort();
+    assert_eq!(others, [6, 7, 8]);
+    assert_eq!(got[7], 9, "peers in no site last: {got:?}");
+}
+
+#[test]
+fn offers_go_to_the_announcers_site_first_within_the_off_site_quota() {
+    let mut swarms = Swarms::new(LIMITS, 7).with_selection(SelectionPolicy {
+        by_site: true,
+        max_off_site: Some(1),
+    });
+    offices(&mut swarms, |swarms, n, left, site| {
+        let announce = RtcAnnounce {
+            left: Some(left),
+            site,
+            ..rtc(n, u64::from(n), 0)
+        };
+        swarms.announce_rtc(&announce, at(0)).unwrap();
+    });
+    let me = RtcAnnounce {
+        site: Some(SiteId(1)),
+        ..rtc(6, 6, 8)
+    };
+    let got = numbers(
+        swarms
+            .announce_rtc(&me, at(1))
+            .unwrap()
+            .offer_to
+            .into_iter()
+            .map(|(id, _)| id),
+    );
+    assert_eq!(got.len(), 4, "three colleagues and one outsider: {got:?}");
+    assert_eq!(got[0], 5, "the office's seed first: {got:?}");
+    let mut colleagues = got[1..3].to_vec();
+    colleagues.sort();
+    assert_eq!(colleagues, [7, 8]);
+    assert_eq!(
+        got[3], 1,
+        "the one outsider is the other office's seed: {got:?}"
+    );
 }

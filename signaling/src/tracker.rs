@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use bitfleet_core::sites::SiteId;
 use bitfleet_core::tracker::ws::{ClientMessage, IceConfig, TrackerMessage};
 use bitfleet_core::tracker::{
     encode_failure, AnnounceRequest, AnnounceResponse, QueryParams, ScrapeRequest, ScrapeResponse,
@@ -64,7 +65,8 @@ struct State {
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Self {
         let state = State {
-            swarms: Swarms::new(config.swarm_limits(), fastrand::u64(..)),
+            swarms: Swarms::new(config.swarm_limits(), fastrand::u64(..))
+                .with_selection(config.sites.selection),
             relay: Relay::default(),
         };
         Self {
@@ -105,7 +107,8 @@ impl Tracker {
             return Err(Refusal::NotAllowed);
         }
         let addr = SocketAddr::new(self.listed_ip(&request, remote), request.port);
-        tracing::debug!(info_hash = %request.info_hash, %addr, event = ?request.event, "announce");
+        let site = self.site_of(addr.ip(), &params)?;
+        tracing::debug!(info_hash = %request.info_hash, %addr, ?site, event = ?request.event, "announce");
         let outcome = self.lock_state().swarms.announce(
             PeerAnnounce {
                 info_hash: request.info_hash,
@@ -115,6 +118,7 @@ impl Tracker {
                 event: request.event,
                 numwant: request.numwant,
                 key: request.key,
+                site,
             },
             self.now(),
         )?;
@@ -189,9 +193,9 @@ impl Tracker {
             .expire(now, self.config.peer_timeout())
     }
 
-    /// Registers a new WebSocket connection.
-    pub(crate) fn open_connection(&self) -> ConnectionId {
-        self.lock_state().relay.open(&self.config)
+    /// Registers a new WebSocket connection from a client in `site`.
+    pub(crate) fn open_connection(&self, site: Option<SiteId>) -> ConnectionId {
+        self.lock_state().relay.open(&self.config, site)
     }
 
     /// Forgets a closed WebSocket connection: it stops in every swarm it joined.
@@ -229,9 +233,30 @@ impl Tracker {
         }
     }
 
-    /// Checks a WebSocket upgrade's query (the token, when one is configured).
+    /// Checks a query that needs only the token, when one is configured.
     pub fn authorize(&self, query: &str) -> Result<(), Refusal> {
         self.authorized_params(query).map(drop)
+    }
+
+    /// Checks a WebSocket upgrade's query (the token, when one is configured) and places the
+    /// client at `remote` in its site: the connection's peers are ranked by it.
+    pub(crate) fn authorize_websocket(
+        &self,
+        query: &str,
+        remote: Option<SocketAddr>,
+    ) -> Result<Option<SiteId>, Refusal> {
+        let params = self.authorized_params(query)?;
+        match remote {
+            Some(remote) => self.site_of(remote.ip().to_canonical(), &params),
+            None => Ok(None),
+        }
+    }
+
+    /// The site of a client at `ip`, given the `site` it may report (see
+    /// [`crate::config::SiteConfig::trust_reported`]).
+    fn site_of(&self, ip: IpAddr, params: &QueryParams) -> Result<Option<SiteId>, Refusal> {
+        let reported = params.text("site")?;
+        Ok(self.config.sites.site_of(ip, reported.as_deref()))
     }
 
     /// The STUN/TURN servers WebRTC peers should use.

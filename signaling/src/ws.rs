@@ -8,6 +8,7 @@
 //! its peers in every swarm.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -16,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
+use bitfleet_core::sites::SiteId;
 use bitfleet_core::tracker::ws::TrackerMessage;
 
 use crate::http::refused;
@@ -79,10 +81,12 @@ pub(crate) fn upgrade(
     tracker: Arc<Tracker>,
     hub: Arc<Hub>,
     query: &str,
+    remote: Option<SocketAddr>,
 ) -> Response {
-    if let Err(refusal) = tracker.authorize(query) {
-        return refused(&refusal);
-    }
+    let site = match tracker.authorize_websocket(query, remote) {
+        Ok(site) => site,
+        Err(refusal) => return refused(&refusal),
+    };
     let Ok(permit) = hub.permits.clone().try_acquire_owned() else {
         tracing::warn!("websocket connection refused: connection limit reached");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
@@ -91,7 +95,7 @@ pub(crate) fn upgrade(
     upgrade
         .max_message_size(max_message_size)
         .max_frame_size(max_message_size)
-        .on_upgrade(move |socket| serve_connection(socket, tracker, hub, permit))
+        .on_upgrade(move |socket| serve_connection(socket, tracker, hub, permit, site))
 }
 
 async fn serve_connection(
@@ -99,9 +103,10 @@ async fn serve_connection(
     tracker: Arc<Tracker>,
     hub: Arc<Hub>,
     _permit: OwnedSemaphorePermit,
+    site: Option<SiteId>,
 ) {
     let limits = tracker.config().websocket.clone();
-    let id = tracker.open_connection();
+    let id = tracker.open_connection(site);
     let (queue, mut pending) = mpsc::channel::<String>(limits.outbox_capacity.max(1));
     let cut_off = Arc::new(Notify::new());
     hub.lock_outboxes().insert(

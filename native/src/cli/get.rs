@@ -56,6 +56,7 @@ pub async fn run(args: GetArgs) -> anyhow::Result<()> {
         peers: args.peer.resolve_peers().await?,
         keep_resume: true,
         found_on_disk: None,
+        local_networks: args.peer.local_networks(),
     };
     let handle = match source {
         Source::Torrent(metainfo) => start_torrent(&session, &metainfo, &args, options).await?,

@@ -74,6 +74,21 @@ struct PeerArgs {
     /// TCP peers only: no WebSocket announces, no WebRTC (browser) peers.
     #[arg(long)]
     no_webrtc: bool,
+    /// Our LAN (CIDR), whose peers are preferred: pieces one of them holds are not fetched
+    /// from farther away. Repeatable; default: the subnets of this machine's interfaces.
+    #[arg(
+        long = "local-network",
+        value_name = "CIDR",
+        conflicts_with = "no_local_preference"
+    )]
+    local_networks: Vec<ipnet::IpNet>,
+    /// Treat every peer alike, near or far.
+    #[arg(long)]
+    no_local_preference: bool,
+    /// No Local Service Discovery (BEP 14 multicast on the LAN, UDP port 6771; never used
+    /// when --bind is a loopback address).
+    #[arg(long)]
+    no_lsd: bool,
     /// No progress output.
     #[arg(long, conflicts_with = "json")]
     quiet: bool,
@@ -87,13 +102,17 @@ impl PeerArgs {
         SocketAddr::new(self.bind, self.port)
     }
 
-    /// Binds the peer listener, with WebRTC unless `--no-webrtc`.
+    /// Binds the peer listener, with WebRTC unless `--no-webrtc` and Local Service Discovery
+    /// unless `--no-lsd` (never on a loopback listener: tests sharing one host stay apart).
     async fn session(&self) -> anyhow::Result<Session> {
         let mut session = Session::bind(self.listen_addr())
             .await
             .with_context(|| format!("binding the peer port {}", self.listen_addr()))?;
         if !self.no_webrtc {
             session.enable_webrtc();
+        }
+        if !self.no_lsd && !self.bind.is_loopback() {
+            session.discover_locally();
         }
         Ok(session)
     }
@@ -108,6 +127,19 @@ impl PeerArgs {
 
     fn up_limit(&self) -> Option<u64> {
         no_limit_if_zero(self.up_limit)
+    }
+
+    fn local_networks(&self) -> Vec<ipnet::IpNet> {
+        if self.no_local_preference {
+            Vec::new()
+        } else if self.local_networks.is_empty() {
+            crate::net::local_networks::detect()
+        } else {
+            self.local_networks
+                .iter()
+                .map(ipnet::IpNet::trunc)
+                .collect()
+        }
     }
 
     /// The `--peer` addresses, host names resolved.

@@ -53,6 +53,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         peers: args.peer.resolve_peers().await?,
         keep_resume: false,
         found_on_disk: None,
+        local_networks: args.peer.local_networks(),
     };
     let mut progress = Progress::new(args.peer.mode());
     let handle = session.add_torrent(&metainfo, storage, have, options);

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use bitfleet_core::budget::Limits;
 use bitfleet_core::metainfo::Metainfo;
+use bitfleet_core::tracker::{append_query, encode_component};
 use bitfleet_core::Bitfield;
 use bitfleet_signaling::site::{default_page_dir, is_built_page, torrent_path, FILES_PATH};
-use bitfleet_signaling::{Catalog, Published, Site, Tracker, TrackerConfig};
+use bitfleet_signaling::{Catalog, ConfigFile, Published, Site, Tracker, TrackerConfig};
 use bytes::Bytes;
 use clap::Args;
 use tokio::net::TcpListener;
@@ -54,6 +55,10 @@ pub struct ServeArgs {
     /// web seed only.
     #[arg(long)]
     no_seed: bool,
+    /// The tracker's TOML configuration: sites (offices), selection policy, interval, token…
+    /// (the same file as `bitfleet-server --config`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -67,7 +72,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
     let base = base.trim_end_matches('/').to_owned();
-    let announce = format!("{base}/announce");
+    let tracker_config = match &args.config {
+        Some(path) => ConfigFile::load(path)?.apply(TrackerConfig::default())?,
+        None => TrackerConfig::default(),
+    };
+    let announce = match &tracker_config.require_token {
+        Some(token) => append_query(
+            &format!("{base}/announce"),
+            &format!("token={}", encode_component(token.as_bytes())),
+        ),
+        None => format!("{base}/announce"),
+    };
     let web_seed = format!("{base}{FILES_PATH}");
 
     let mut published = Vec::new();
@@ -96,7 +111,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => eprintln!("warning: no page to serve (run scripts/build-web.sh or pass --page)"),
     }
 
-    let tracker = Arc::new(Tracker::new(TrackerConfig::default()));
+    let tracker = Arc::new(Tracker::new(tracker_config));
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(bitfleet_signaling::serve(listener, tracker, site, async {
         let _ = http_stopped.await;

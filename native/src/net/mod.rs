@@ -1,6 +1,7 @@
 //! TCP for the peer wire: handshakes, dialing, and the reader/writer tasks of a connection.
 
 mod handshake;
+pub mod local_networks;
 mod peer;
 
 use std::io;

@@ -6,6 +6,7 @@ mod browsers;
 pub(crate) mod clock;
 mod engine;
 mod listener;
+mod lsd;
 mod piece_reads;
 mod resume;
 mod roaming;
@@ -57,6 +58,8 @@ pub struct TorrentOptions {
     /// The pieces of `have` a check found on disk rather than resume data listing them (they
     /// may not be flushed yet); `None`: all of them.
     pub found_on_disk: Option<Bitfield>,
+    /// Our LAN's networks: peers there are preferred (see `Config::local_networks`).
+    pub local_networks: Vec<ipnet::IpNet>,
 }
 
 /// What progress displays see of a running torrent.
@@ -77,10 +80,16 @@ pub struct Report {
 /// Runs on a blocking thread.
 pub type Prepare = Box<dyn FnOnce(&Metainfo) -> Result<(Storage, Bitfield), String> + Send>;
 
-/// Routes incoming connections to their torrent by info-hash.
+/// Routes incoming connections (and peers found on the LAN) to their torrent by info-hash.
 #[derive(Default)]
 struct Router {
-    torrents: RwLock<HashMap<InfoHash, mpsc::Sender<Event>>>,
+    torrents: RwLock<HashMap<InfoHash, Route>>,
+}
+
+struct Route {
+    events: mpsc::Sender<Event>,
+    /// Not private (BEP 27): may be announced and joined through Local Service Discovery.
+    discoverable: bool,
 }
 
 impl Router {
@@ -89,20 +98,30 @@ impl Router {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(info_hash)
-            .cloned()
+            .map(|route| route.events.clone())
     }
-    fn insert(&self, info_hash: InfoHash, events: mpsc::Sender<Event>) {
+    fn insert(&self, info_hash: InfoHash, route: Route) {
         self.torrents
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(info_hash, events);
+            .insert(info_hash, route);
+    }
+    /// The torrents Local Service Discovery may announce, and hand LAN peers to.
+    fn discoverable(&self) -> Vec<InfoHash> {
+        self.torrents
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, route)| route.discoverable)
+            .map(|(info_hash, _)| *info_hash)
+            .collect()
     }
     fn all(&self) -> Vec<mpsc::Sender<Event>> {
         self.torrents
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
-            .cloned()
+            .map(|route| route.events.clone())
             .collect()
     }
     fn remove(&self, info_hash: &InfoHash) {
@@ -123,6 +142,7 @@ pub struct Session {
     accept: JoinHandle<()>,
     /// Global caps all torrents draw from.
     budget: SessionBudget,
+    discovery: Option<JoinHandle<()>>,
 }
 
 impl Session {
@@ -143,6 +163,7 @@ impl Session {
             router,
             accept,
             budget,
+            discovery: None,
         })
     }
 
@@ -173,6 +194,15 @@ impl Session {
 
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// Starts Local Service Discovery (BEP 14): the session's torrents are announced on the
+    /// LAN, and peers announcing them there are dialed. Without it only trackers and
+    /// `--peer` find peers.
+    pub fn discover_locally(&mut self) {
+        if self.discovery.is_none() {
+            self.discovery = Some(tokio::spawn(lsd::run(self.router.clone(), self.port)));
+        }
     }
 
     /// Starts a torrent whose pieces in `have` are already on `storage`.
@@ -256,6 +286,7 @@ impl Session {
         config.download_limit = options.download_limit;
         config.budget = Some(self.budget.clone());
         config.seed_when_complete = options.seed_when_complete;
+        config.local_networks.clone_from(&options.local_networks);
         config
     }
 
@@ -272,7 +303,17 @@ impl Session {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (report_tx, report_rx) = watch::channel(report);
         let (stop_tx, stop_rx) = oneshot::channel();
-        self.router.insert(info_hash, events_tx.clone());
+        // A magnet link's torrent is not known to be private until its metadata arrives;
+        // private torrents come as .torrent files in practice.
+        let discoverable = match &engine {
+            Engine::Running(torrent) => !torrent.info().private,
+            Engine::Fetching(_) | Engine::Idle { .. } => true,
+        };
+        let route = Route {
+            events: events_tx.clone(),
+            discoverable,
+        };
+        self.router.insert(info_hash, route);
         let control = events_tx.clone();
         let rtc = self.rtc.as_ref().and_then(|rtc| {
             let urls = trackers.iter().find_map(|url| rtc::ws_tracker_url(url))?;
@@ -322,6 +363,9 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.accept.abort();
+        if let Some(discovery) = &self.discovery {
+            discovery.abort();
+        }
     }
 }
 

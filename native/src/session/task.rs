@@ -62,6 +62,8 @@ pub(super) enum Event {
         piece: u32,
         result: Result<Bytes, String>,
     },
+    /// Peers found by Local Service Discovery.
+    Discovered(Vec<SocketAddr>),
     ResumeSaved(Result<(), String>),
     /// Every piece is stored: the files were flushed and the resume data removed.
     CompletionSaved(Result<(), String>),
@@ -319,6 +321,7 @@ impl TorrentTask {
                 }
                 self.engine.web_seed_fetched(seed, piece, result, at);
             }
+            Event::Discovered(addrs) => self.engine.add_addresses(&addrs, at),
         }
     }
 

@@ -187,6 +187,7 @@ impl Torrents {
                         peers: entry.peers.clone(),
                         keep_resume: true,
                         found_on_disk: Some(restored.found),
+                        local_networks: crate::net::local_networks::detect(),
                     };
                     let handle = torrents.session.add_torrent(
                         &entry.metainfo,
