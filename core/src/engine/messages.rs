@@ -113,6 +113,7 @@ impl Torrent {
                 if piece >= pieces {
                     return Err(Violation);
                 }
+                let local = peer.local;
                 let newly = match &mut peer.holding {
                     Holding::All => false,
                     Holding::Pieces(bits) => bits.set(piece),
@@ -124,6 +125,9 @@ impl Torrent {
                     }
                 };
                 if newly {
+                    if local {
+                        self.local_gain = now;
+                    }
                     self.picker.add_piece(piece);
                     if !self.picker.have().get(piece) {
                         self.adjust_interesting(key, 1, now);

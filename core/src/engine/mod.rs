@@ -13,6 +13,7 @@ mod announce;
 mod choker;
 mod discovery;
 mod fetch;
+mod locality;
 mod messages;
 mod peer;
 mod picker;

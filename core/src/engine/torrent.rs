@@ -15,6 +15,7 @@ use crate::wire::{BlockRef, Message, BLOCK_SIZE};
 use crate::{Bitfield, InfoHash, Instant, PeerId};
 
 use super::discovery::Discovery;
+use super::locality::ShareCache;
 use super::messages::extension_handshake;
 use super::peer::{Holding, Peer};
 use super::picker::Picker;
@@ -68,6 +69,9 @@ pub struct Torrent {
     next_tick: Instant,
     /// Peer after which the next upload round starts (round robin).
     pub(super) upload_cursor: Option<PeerKey>,
+    /// When a local peer last announced a new piece (see `locality`).
+    pub(super) local_gain: Instant,
+    pub(super) shares: ShareCache,
     running: bool,
 }
 
@@ -128,6 +132,8 @@ impl Torrent {
             next_optimistic: now,
             next_tick: now,
             upload_cursor: None,
+            local_gain: now,
+            shares: ShareCache::default(),
             running: false,
         }
     }

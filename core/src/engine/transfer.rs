@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::wire::{BlockRef, Message, BLOCK_SIZE};
-use crate::{Bitfield, Instant};
+use crate::Instant;
 
 use super::choker::{choose_unchoked, pick_optimistic, Candidate};
 use super::peer::Holding;
@@ -69,35 +69,24 @@ impl Torrent {
             return;
         }
         let mut blocks = Vec::with_capacity(want);
+        let from_remote = if peer.local {
+            None
+        } else {
+            self.wanted_from_remote(key, now)
+        };
+        let Some(peer) = self.peers.get(&key) else {
+            return;
+        };
+        let has = match (&from_remote, &peer.holding) {
+            (Some(bits), _) => Some(bits),
+            (None, Holding::All) => None,
+            (None, Holding::Pieces(bits)) => Some(bits),
+            (None, Holding::Unknown) => return,
+        };
         let outstanding = &peer.outstanding;
         let parole = peer.on_parole.then_some(key);
-        match (peer.local, self.remote_share(key)) {
-            (false, Some([mine, others])) => {
-                // Our share of what only the WAN can give. A colleague's share too once the LAN
-                // has nothing new for us (say the colleague lost its WAN peers), so the site
-                // never waits on one member.
-                let lan_has_news = self.peers.values().any(|p| p.local && p.am_interested);
-                let tiers = if lan_has_news { 1 } else { 2 };
-                for tier in [&mine, &others].into_iter().take(tiers) {
-                    self.picker.pick(
-                        Some(tier),
-                        want - blocks.len(),
-                        |b| outstanding.contains(b),
-                        parole,
-                        &mut blocks,
-                    );
-                }
-            }
-            _ => {
-                let has = match &peer.holding {
-                    Holding::All => None,
-                    Holding::Pieces(bits) => Some(bits),
-                    Holding::Unknown => return,
-                };
-                self.picker
-                    .pick(has, want, |b| outstanding.contains(b), parole, &mut blocks);
-            }
-        }
+        self.picker
+            .pick(has, want, |b| outstanding.contains(b), parole, &mut blocks);
         let was_idle = outstanding.is_empty();
         let unchanged = (self.picker.epoch(), self.peers.len());
         let Some(peer) = self.peers.get_mut(&key) else {
@@ -116,50 +105,6 @@ impl Torrent {
         if !buf.is_empty() {
             self.send_bytes(key, Bytes::from(buf), now);
         }
-    }
-
-    /// What a remote peer offers that no local peer holds, split in two: the pieces that are
-    /// ours to bring across the WAN link, and those of our colleagues. `None` when we have no
-    /// local peers. Each piece is assigned to one member of the site (us and our local peers,
-    /// ranked by peer id, piece hashed), so colleagues do not fetch the same piece from outside
-    /// at the same time: a piece crosses the site's link about once, then spreads on the LAN.
-    fn remote_share(&self, remote: PeerKey) -> Option<[Bitfield; 2]> {
-        let pieces = self.info.piece_count();
-        let offered = |holding: &Holding| -> Vec<u8> {
-            match holding {
-                Holding::All => Bitfield::full(pieces).as_bytes().to_vec(),
-                Holding::Pieces(bits) => bits.as_bytes().to_vec(),
-                Holding::Unknown => vec![0; pieces.div_ceil(8) as usize],
-            }
-        };
-        let mut held_locally = vec![0u8; pieces.div_ceil(8) as usize];
-        let mut group = vec![self.config.peer_id];
-        for peer in self.peers.values().filter(|p| p.local) {
-            group.push(peer.info.peer_id);
-            match &peer.holding {
-                Holding::All => held_locally.fill(0xff),
-                Holding::Pieces(bits) => held_locally
-                    .iter_mut()
-                    .zip(bits.as_bytes())
-                    .for_each(|(l, b)| *l |= b),
-                Holding::Unknown => {}
-            }
-        }
-        if group.len() == 1 {
-            return None;
-        }
-        group.sort();
-        let members = group.len() as u64;
-        let rank = group.iter().position(|id| *id == self.config.peer_id)? as u64;
-        let theirs = offered(&self.peers.get(&remote)?.holding);
-        let (mut mine, mut others) = (theirs.clone(), theirs);
-        for (i, local) in held_locally.iter().enumerate() {
-            let ours = site_member_for(i as u64, members) == rank;
-            mine[i] &= if ours { !local } else { 0 };
-            others[i] &= if ours { 0 } else { !local };
-        }
-        let bits = |bytes: Vec<u8>| Bitfield::from_bytes(&bytes, pieces).ok();
-        Some([bits(mine)?, bits(others)?])
     }
 
     /// Starts storage reads for peers' requests, round robin, within the upload cap and each
@@ -342,32 +287,5 @@ impl Torrent {
             .then(|| self.download_throttle.wake_at(block))
             .flatten();
         upload.into_iter().chain(download).min()
-    }
-}
-
-/// Which of a site's `members` (ranked by peer id) brings the pieces of this byte of the
-/// bitfield (eight pieces) across the WAN link. A hash, not `byte % members`, so each member's
-/// share is spread over the torrent; whole bytes, so a share is cut out a byte at a time.
-fn site_member_for(byte: u64, members: u64) -> u64 {
-    ((byte.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) * members) >> 32
-}
-
-#[cfg(test)]
-mod tests {
-    use super::site_member_for;
-
-    #[test]
-    fn every_site_member_gets_a_fair_share_of_the_wan_fetches() {
-        for members in 2..=10u64 {
-            let mut shares = vec![0u32; members as usize];
-            for byte in 0..400 {
-                shares[site_member_for(byte, members) as usize] += 1;
-            }
-            let fair = 400 / members as u32;
-            assert!(
-                shares.iter().all(|&s| s >= fair / 2 && s <= fair * 2),
-                "{members} members: {shares:?}"
-            );
-        }
     }
 }

@@ -308,7 +308,9 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
                 peer_id,
                 offer_id,
                 offer,
-            }) if info_hash == self.info_hash && peer_id != self.peer_id => {
+            }) if info_hash == self.info_hash && peer_id.is_browser() => {
+                // Natives reach each other over TCP, where the engine sees their addresses
+                // (and so which of them share our LAN); WebRTC is for browsers.
                 if self.slots.in_use() >= MAX_CONNECTIONS {
                     return;
                 }
