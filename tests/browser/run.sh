@@ -9,6 +9,9 @@ repo="$here/../.."
 "$repo/scripts/build-web.sh"
 # Release builds: CI has them already (scripts/test-all.sh); a debug build would start cold.
 (cd "$repo" && cargo build --release -p bitfleet-signaling -p bitfleet --bins)
+target="${CARGO_TARGET_DIR:-$repo/target}"
+export BITFLEET_SERVER="${BITFLEET_SERVER:-$target/release/bitfleet-server}"
+export BITFLEET_BIN="${BITFLEET_BIN:-$target/release/bitfleet}"
 (cd "$here" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
 
 cd "$here"
