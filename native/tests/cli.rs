@@ -81,6 +81,8 @@ fn run(args: &[&str]) -> Output {
 }
 
 /// `root/data/share/…` (3 MiB + small files) and its .torrent at `root/share.torrent`.
+/// The same payload (so the same info-hash) in every test: their downloads pass `--no-lsd`, or
+/// tests running side by side would find each other on the LAN and trade.
 fn share(root: &Path) -> String {
     let share = root.join("data/share");
     fs::create_dir_all(share.join("docs")).unwrap();
@@ -173,6 +175,7 @@ fn seed_and_get_speak_the_json_contract() {
     let get = Running::spawn(&[
         "get",
         &torrent,
+        "--no-lsd",
         "--out",
         out.to_str().unwrap(),
         "--peer",
@@ -212,6 +215,7 @@ fn seed_and_get_speak_the_json_contract() {
     let get = Running::spawn(&[
         "get",
         &magnet,
+        "--no-lsd",
         "--out",
         by_magnet.to_str().unwrap(),
         "--json",
@@ -223,7 +227,14 @@ fn seed_and_get_speak_the_json_contract() {
     assert_same(&data.join("share"), &by_magnet.join("share"));
 
     // Run again: everything is already there and checked, so it completes without a peer.
-    let again = run(&["get", &torrent, "--out", out.to_str().unwrap(), "--json"]);
+    let again = run(&[
+        "get",
+        &torrent,
+        "--no-lsd",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(again.status.code(), Some(0));
     let lines = String::from_utf8_lossy(&again.stdout).lines().count();
     assert!(lines >= 3, "{}", String::from_utf8_lossy(&again.stdout));
@@ -261,7 +272,14 @@ fn serve_publishes_and_seeds_through_its_tracker() {
     assert_eq!(url, format!("http://{listen}/t/share.torrent"));
 
     let out = dir.path().join("out");
-    let got = run(&["get", &url, "--out", out.to_str().unwrap(), "--quiet"]);
+    let got = run(&[
+        "get",
+        &url,
+        "--no-lsd",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(
         got.status.success(),
         "{}",

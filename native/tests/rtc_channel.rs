@@ -72,12 +72,18 @@ async fn a_data_channel_carries_the_handshake_and_a_stream_intact() {
 async fn a_peer_for_another_torrent_is_refused() {
     let slots = Slots::default();
     let (offerer, answerer) = pair(InfoHash([1; 20]), InfoHash([2; 20]), &slots).await;
+    // Whichever side reads the other's handshake first refuses it and hangs up; the other
+    // may see the refusal or just the closed channel, but never a connection.
+    let mut refusals = 0;
     for side in [offerer, answerer] {
-        assert!(
-            matches!(side, Err(RtcError::Net(NetError::WrongTorrent))),
-            "each side refuses the other's handshake"
-        );
+        match side {
+            Err(RtcError::Net(NetError::WrongTorrent)) => refusals += 1,
+            Err(RtcError::Net(NetError::Io(_))) => {}
+            Err(e) => panic!("a wrong torrent is refused, not failed with {e:?}"),
+            Ok(_) => panic!("a handshake for another torrent was accepted"),
+        }
     }
+    assert!(refusals >= 1, "neither side saw the wrong info-hash");
     // Refused connections give their places back once closed.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(slots.in_use(), 0);
