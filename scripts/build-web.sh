@@ -22,5 +22,5 @@ fi
 
 cargo build -p bitfleet-wasm --target wasm32-unknown-unknown --profile "$profile"
 wasm-bindgen --target web --out-dir web/pkg --no-typescript \
-  "target/wasm32-unknown-unknown/$profile/bitfleet_wasm.wasm"
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/$profile/bitfleet_wasm.wasm"
 echo "built web/pkg ($(du -h web/pkg/bitfleet_wasm_bg.wasm | cut -f1) of wasm)"
