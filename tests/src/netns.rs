@@ -2,8 +2,11 @@
 //! (roaming). Needs root and iproute2's `ip`; everything made here is removed on drop.
 
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+
+use crate::{Proc, TIMEOUT_QUICK};
 
 /// Runs `ip ARGS...`, failing with its stderr.
 pub fn ip(args: &[&str]) -> Result<()> {
@@ -56,6 +59,26 @@ impl Netns {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.name]).arg(program);
         cmd
+    }
+
+    /// Waits until `host:port`, seen from inside the namespace, accepts TCP connections;
+    /// fails early when `proc`, the program that should listen there, exits.
+    pub fn wait_listening(&self, host: &str, port: u16, proc: &mut Proc) {
+        let deadline = Instant::now() + TIMEOUT_QUICK;
+        while Instant::now() < deadline {
+            let probe = self
+                .command("bash")
+                .args(["-c", &format!("exec 3<>/dev/tcp/{host}/{port}")])
+                .stderr(Stdio::null())
+                .status()
+                .expect("bash runs in the namespace");
+            if probe.success() {
+                return;
+            }
+            assert!(proc.is_running(), "{} exited", proc.name());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{} not listening on {host}:{port}", proc.name());
     }
 }
 

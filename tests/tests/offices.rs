@@ -185,25 +185,6 @@ fn build_network(tag: u32) -> Network {
     }
 }
 
-/// Waits until the server namespace accepts TCP connections on `port`.
-fn wait_listening(ns: &Netns, port: u16, proc: &mut Proc) {
-    let deadline = Instant::now() + TIMEOUT_QUICK;
-    while Instant::now() < deadline {
-        let probe = ns
-            .command("bash")
-            .args(["-c", &format!("exec 3<>/dev/tcp/{SERVER_IP}/{port}")])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        if probe.success() {
-            return;
-        }
-        assert!(proc.is_running(), "{} exited", proc.name());
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("{} not listening on {SERVER_IP}:{port}", proc.name());
-}
-
 /// Copies of the payload each office took over its WAN link, in office order.
 fn roll_out(sites_on: bool, data: &Path, torrent: &Path, work: &Path) -> Vec<f64> {
     let tag = std::process::id() % 10_000 * 10 + u32::from(sites_on);
@@ -218,7 +199,8 @@ fn roll_out(sites_on: bool, data: &Path, torrent: &Path, work: &Path) -> Vec<f64
         server.arg("--config").arg(&config);
     }
     let mut tracker = Proc::spawn("tracker", server).unwrap();
-    wait_listening(&net.server, TRACKER_PORT, &mut tracker);
+    net.server
+        .wait_listening(SERVER_IP, TRACKER_PORT, &mut tracker);
 
     let mut seed = net.server.command(&bitfleet);
     seed.arg("seed").arg(torrent).arg("--dir").arg(data);

@@ -38,24 +38,6 @@ fn have_of(line: &Line) -> Option<u32> {
     }
 }
 
-/// Waits until `host` in `ns` accepts TCP connections on `port`.
-fn wait_listening_in(ns: &Netns, host: &str, port: u16, proc: &mut Proc) {
-    for _ in 0..200 {
-        let probe = ns
-            .command("bash")
-            .args(["-c", &format!("exec 3<>/dev/tcp/{host}/{port}")])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        if probe.success() {
-            return;
-        }
-        assert!(proc.is_running(), "{} exited", proc.name());
-        thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{} not listening on {host}:{port}", proc.name());
-}
-
 #[test]
 fn laptop_moving_to_another_network_mid_download_finishes() {
     let tag = std::process::id() % 100_000;
@@ -91,7 +73,7 @@ fn laptop_moving_to_another_network_mid_download_finishes() {
     let mut server = seed_ns.command(bin_path("bitfleet-server").unwrap());
     server.args(["--listen", &format!("{SEED_IP}:{TRACKER_PORT}")]);
     let mut tracker = Proc::spawn("tracker", server).unwrap();
-    wait_listening_in(&seed_ns, SEED_IP, TRACKER_PORT, &mut tracker);
+    seed_ns.wait_listening(SEED_IP, TRACKER_PORT, &mut tracker);
 
     let bitfleet = bin_path("bitfleet").unwrap();
     let mut cmd = seed_ns.command(&bitfleet);
