@@ -27,27 +27,31 @@ const BUFFER_HIGH: u32 = 1 << 20;
 /// … and top it up when it drains below this (`bufferedamountlow`).
 const BUFFER_LOW: u32 = 64 * 1024;
 
-/// Counts bytes through a channel's send buffer, to tell the engine which ones left it.
-#[derive(Debug, Default)]
-struct Drain {
-    /// Bytes handed to the channel.
-    handed: u64,
-    /// Of those, bytes already reported as gone out.
-    reported: u64,
-}
-
-impl Drain {
-    fn handed(&mut self, bytes: usize) {
-        self.handed = self.handed.saturating_add(bytes as u64);
+/// The next data-channel message out of the queued bytes: up to `MAX_MESSAGE` of them, small
+/// pieces joined (a block's 13-byte header and its 16 KiB of data make one full message and a
+/// little one otherwise, and each message costs the channel as much as a full one).
+fn next_message(queue: &mut VecDeque<Bytes>) -> Option<Bytes> {
+    let alone = queue.len() == 1;
+    let front = queue.front_mut()?;
+    if front.len() >= MAX_MESSAGE || alone {
+        let message = front.split_to(front.len().min(MAX_MESSAGE));
+        if front.is_empty() {
+            queue.pop_front();
+        }
+        return Some(message);
     }
-
-    /// Bytes that left the buffer since last asked, given what it holds now.
-    fn take(&mut self, buffered: u64) -> usize {
-        let written = self.handed.saturating_sub(buffered);
-        let drained = written.saturating_sub(self.reported);
-        self.reported = self.reported.max(written);
-        usize::try_from(drained).unwrap_or(usize::MAX)
+    let mut message = Vec::with_capacity(MAX_MESSAGE);
+    while let Some(front) = queue.front_mut() {
+        let take = front.len().min(MAX_MESSAGE - message.len());
+        message.extend_from_slice(&front.split_to(take));
+        if front.is_empty() {
+            queue.pop_front();
+        }
+        if message.len() == MAX_MESSAGE {
+            break;
+        }
     }
+    Some(Bytes::from(message))
 }
 
 pub enum Phase {
@@ -75,7 +79,6 @@ pub struct Conn {
     pub deadline: Option<Timeout>,
     /// Bytes waiting for room in the channel's send buffer.
     queue: VecDeque<Bytes>,
-    drain: Drain,
     handlers: Vec<Handler>,
     _slot: Slot,
 }
@@ -100,37 +103,30 @@ fn clear_channel_handlers(channel: &RtcDataChannel) {
 }
 
 impl Conn {
-    /// Hands queued bytes to the channel while its buffer has room.
-    fn flush(&mut self) {
+    /// Hands queued bytes to the channel while its buffer has room; returns how many.
+    ///
+    /// Bytes in the channel's buffer count as written, as bytes in a socket's send buffer do
+    /// for a TCP peer: the engine then prepares the next ones while the channel still has
+    /// plenty to send, rather than only once it ran dry.
+    fn flush(&mut self) -> usize {
         let Some(channel) = &self.channel else {
-            return;
+            return 0;
         };
         if channel.ready_state() != RtcDataChannelState::Open {
-            return;
+            return 0;
         }
+        let mut handed = 0;
         while channel.buffered_amount() < BUFFER_HIGH {
-            let Some(front) = self.queue.front_mut() else {
-                return;
+            let Some(message) = next_message(&mut self.queue) else {
+                break;
             };
-            let chunk = front.split_to(front.len().min(MAX_MESSAGE));
-            if front.is_empty() {
-                self.queue.pop_front();
-            }
             // A failed send means the channel is closing; its close event follows.
-            if channel.send_with_u8_array(&chunk).is_err() {
-                return;
+            if channel.send_with_u8_array(&message).is_err() {
+                break;
             }
-            self.drain.handed(chunk.len());
+            handed += message.len();
         }
-    }
-
-    /// Bytes that left the channel's buffer since last asked.
-    fn drained(&mut self) -> usize {
-        let buffered = self
-            .channel
-            .as_ref()
-            .map_or(0, |channel| channel.buffered_amount());
-        self.drain.take(u64::from(buffered))
+        handed
     }
 
     /// For the page's peer list; only peers past the handshake.
@@ -202,7 +198,6 @@ impl Driver {
                 offer_id: None,
                 deadline: None,
                 queue: VecDeque::new(),
-                drain: Drain::default(),
                 handlers,
                 _slot: slot,
             },
@@ -376,34 +371,20 @@ impl Driver {
     }
 
     fn channel_drained(&mut self, key: PeerKey, _: JsValue) {
-        let now = js::now();
-        if let Some(conn) = self.conns.get_mut(&key) {
-            conn.flush();
-            let drained = conn.drained();
-            self.engine.peer_written(key, drained, now);
-        }
-    }
-
-    /// Reports every channel's drained bytes (`bufferedamountlow` only fires on a crossing).
-    pub(super) fn account_drained(&mut self, now: Instant) {
-        for (key, conn) in &mut self.conns {
-            conn.flush();
-            let drained = conn.drained();
-            if drained > 0 {
-                self.engine.peer_written(*key, drained, now);
-            }
-        }
+        self.send(key, Bytes::new(), js::now());
     }
 
     pub(super) fn send(&mut self, key: PeerKey, data: Bytes, now: Instant) {
         let Some(conn) = self.conns.get_mut(&key) else {
             return;
         };
-        conn.queue.push_back(data);
-        conn.flush();
-        let drained = conn.drained();
-        if drained > 0 && matches!(conn.phase, Phase::Connected) {
-            self.engine.peer_written(key, drained, now);
+        if !data.is_empty() {
+            conn.queue.push_back(data);
+        }
+        let handed = conn.flush();
+        // Only the engine's bytes are reported: the handshake goes out before it has the peer.
+        if handed > 0 && matches!(conn.phase, Phase::Connected) {
+            self.engine.peer_written(key, handed, now);
         }
     }
 
@@ -429,41 +410,41 @@ fn with_event(peer: Object, event: &str) -> Object {
     peer
 }
 
-#[cfg(all(test, not(target_arch = "wasm32")))]
+#[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
+    use std::collections::VecDeque;
 
-    use super::Drain;
+    use bytes::Bytes;
 
-    proptest! {
-        /// Whatever order sends and buffer readings come in, the reports add up to exactly what
-        /// left the buffer, and never to more than was handed over.
-        #[test]
-        fn drained_bytes_are_reported_once(steps in proptest::collection::vec((0usize..70_000, 0u64..=100), 1..40)) {
-            let mut drain = Drain::default();
-            let mut handed = 0u64;
-            let mut in_buffer = 0u64;
-            let mut reported = 0u64;
-            for (send, percent_left) in steps {
-                drain.handed(send);
-                handed += send as u64;
-                // The buffer only shrinks on its own; sends grow it.
-                in_buffer = (in_buffer + send as u64) * percent_left / 100;
-                reported += drain.take(in_buffer) as u64;
-                prop_assert_eq!(reported, handed - in_buffer);
-            }
-            reported += drain.take(0) as u64;
-            prop_assert_eq!(reported, handed);
-        }
+    use super::{next_message, MAX_MESSAGE};
+
+    fn drain(queue: &mut VecDeque<Bytes>) -> Vec<Bytes> {
+        std::iter::from_fn(|| next_message(queue)).collect()
     }
 
     #[test]
-    fn a_buffer_reading_that_grew_reports_nothing() {
-        let mut drain = Drain::default();
-        drain.handed(100);
-        assert_eq!(drain.take(40), 60);
-        // A stale, larger reading must not make bytes "undrain".
-        assert_eq!(drain.take(90), 0);
-        assert_eq!(drain.take(0), 40);
+    fn small_pieces_join_into_full_messages_in_order() {
+        let header = Bytes::from_static(&[1; 13]);
+        let block = Bytes::from(vec![2; MAX_MESSAGE]);
+        let mut queue: VecDeque<Bytes> = [header.clone(), block.clone(), header, block]
+            .into_iter()
+            .collect();
+        let messages = drain(&mut queue);
+        assert_eq!(
+            messages.iter().map(Bytes::len).collect::<Vec<_>>(),
+            [MAX_MESSAGE, MAX_MESSAGE, 26]
+        );
+        let stream: Vec<u8> = messages.concat();
+        assert_eq!(&stream[..13], &[1; 13]);
+        assert_eq!(stream[13], 2);
+        assert_eq!(&stream[MAX_MESSAGE + 13..MAX_MESSAGE + 26], &[1; 13]);
+        assert_eq!(stream.len(), 2 * (MAX_MESSAGE + 13));
+    }
+
+    #[test]
+    fn a_long_piece_is_cut_without_joining() {
+        let mut queue: VecDeque<Bytes> = [Bytes::from(vec![7; 2 * MAX_MESSAGE + 5])].into();
+        let sizes: Vec<usize> = drain(&mut queue).iter().map(Bytes::len).collect();
+        assert_eq!(sizes, [MAX_MESSAGE, MAX_MESSAGE, 5]);
     }
 }

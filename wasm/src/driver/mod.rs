@@ -9,6 +9,7 @@
 mod conns;
 mod engine;
 mod events;
+mod reads;
 mod rtc;
 mod signaling;
 mod web_seed;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use bitfleet_core::engine::{Action, Config, MetadataFetch, PeerKey, Torrent};
 use bitfleet_core::metainfo::{Info, Metainfo};
 use bitfleet_core::tracker::ws::OfferId;
+use bitfleet_core::wire::BlockRef;
 use bitfleet_core::{Bitfield, InfoHash, Instant};
 use bytes::Bytes;
 use js_sys::{Array, Function, Object};
@@ -34,11 +36,12 @@ use crate::storage::{Store, StoreError};
 use conns::Conn;
 use engine::Engine;
 use events::Listeners;
+use reads::{Lookup, Reads, Span};
 use signaling::{Announcer, TrackerSocket};
 
 pub type DriverRef = Rc<RefCell<Driver>>;
 
-/// How often progress is reported and drained channel bytes are accounted.
+/// How often progress is reported.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 /// What is known once the metadata is in.
@@ -58,6 +61,8 @@ pub struct Driver {
     magnet_trackers: Vec<String>,
     conns: BTreeMap<PeerKey, Conn>,
     offers: BTreeMap<OfferId, PeerKey>,
+    /// Storage reads for peers' requests, a span at a time.
+    reads: Reads,
     tracker: Option<TrackerSocket>,
     timer: Option<(Instant, Timeout)>,
     next_housekeeping: Instant,
@@ -128,6 +133,7 @@ impl Driver {
                 magnet_trackers,
                 conns: BTreeMap::new(),
                 offers: BTreeMap::new(),
+                reads: Reads::default(),
                 tracker: tracker.map(TrackerSocket::new),
                 timer: None,
                 next_housekeeping: now,
@@ -189,7 +195,7 @@ impl Driver {
             Action::Disconnect { peer, .. } => self.close(peer, now),
             // Browsers cannot dial addresses (a magnet's `x.pe`); peers come through the tracker.
             Action::Connect { addr } => self.engine.connect_failed(addr, now),
-            Action::ReadBlock { peer, block } => self.read_block(peer, block),
+            Action::ReadBlock { peer, block } => self.read_block(peer, block, now),
             Action::Verify { piece, data } => {
                 if let Some(torrent) = self.engine.torrent_mut() {
                     let valid = torrent.info().verify_piece(piece, &data);
@@ -220,21 +226,40 @@ impl Driver {
         }
     }
 
-    fn read_block(&mut self, peer: PeerKey, block: bitfleet_core::wire::BlockRef) {
+    /// Answers a peer's request from its span, read from storage first unless kept.
+    fn read_block(&mut self, peer: PeerKey, block: BlockRef, now: Instant) {
         let Some(payload) = &self.payload else {
             return;
         };
-        let offset =
-            u64::from(block.piece) * u64::from(payload.info.piece_length) + u64::from(block.begin);
+        let info = Arc::clone(&payload.info);
         let store = Rc::clone(&payload.store);
-        self.after(
-            async move { store.read(offset, block.len).await.ok() },
-            move |this, data, now| {
-                if let Some(torrent) = this.engine.torrent_mut() {
-                    torrent.block_read(peer, block, data, now);
-                }
-            },
-        );
+        let Some(span) = Span::of(&info, &block) else {
+            // Across two spans (or out of bounds, which storage refuses): read it alone.
+            let offset =
+                u64::from(block.piece) * u64::from(info.piece_length) + u64::from(block.begin);
+            return self.after(
+                async move { store.read(offset, block.len).await.ok() },
+                move |this, data, now| this.block_read(peer, block, data, now),
+            );
+        };
+        match self.reads.request(span, peer, block) {
+            Lookup::Ready(data) => self.block_read(peer, block, Some(data), now),
+            Lookup::Waiting => {}
+            Lookup::Start => self.after(
+                async move { store.read(span.offset(&info), span.len).await.ok() },
+                move |this, data, now| {
+                    for (peer, block, data) in this.reads.loaded(span, data) {
+                        this.block_read(peer, block, data, now);
+                    }
+                },
+            ),
+        }
+    }
+
+    fn block_read(&mut self, peer: PeerKey, block: BlockRef, data: Option<Bytes>, now: Instant) {
+        if let Some(torrent) = self.engine.torrent_mut() {
+            torrent.block_read(peer, block, data, now);
+        }
     }
 
     fn write_piece(&mut self, piece: u32, data: Bytes) {
@@ -344,7 +369,9 @@ impl Driver {
             .engine
             .poll_timeout()
             .map_or(self.next_housekeeping, |at| at.min(self.next_housekeeping));
-        if self.timer.as_ref().is_some_and(|(at, _)| *at == deadline) {
+        // A timer due no later stays: it fires early at worst, and `on_timer` rearms. Making a
+        // new `setTimeout` on every event (every data-channel message) costs more than that.
+        if self.timer.as_ref().is_some_and(|(at, _)| *at <= deadline) {
             return;
         }
         let me = self.me.clone();
@@ -370,7 +397,6 @@ impl Driver {
         }
         if self.next_housekeeping <= now {
             self.next_housekeeping = now + HOUSEKEEPING;
-            self.account_drained(now);
             self.listeners.emit("progress", self.status_object(now));
         }
         self.pump();

@@ -1,0 +1,227 @@
+//! Serving peers' block requests: storage is read a span (a piece, or a stretch of a long one)
+//! at a time and the span kept, since a peer asks for a piece's blocks one after another.
+//!
+//! Every storage read is a round trip — a `Blob` slice for a seeded file, a message to the OPFS
+//! worker for a download — and one per 16 KiB block made their latency, not bandwidth, the limit
+//! of a seeding page. A span is read once, and its blocks are views into it.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bitfleet_core::engine::PeerKey;
+use bitfleet_core::metainfo::Info;
+use bitfleet_core::wire::BlockRef;
+use bytes::Bytes;
+
+/// Longest stretch read at once: a whole piece up to this size.
+const SPAN_MAX: u32 = 1 << 20;
+/// Spans kept (at most 8 MiB): a few peers' current pieces.
+const KEPT: usize = 8;
+
+/// A stretch of one piece: never across pieces, so it never mixes a piece we have with one we
+/// are still downloading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span {
+    pub piece: u32,
+    /// Offset in the piece.
+    pub begin: u32,
+    pub len: u32,
+}
+
+impl Span {
+    /// The span that holds `block`, or `None` for a block across two spans (read alone) or
+    /// outside the payload.
+    pub fn of(info: &Info, block: &BlockRef) -> Option<Self> {
+        let stride = info.piece_length.min(SPAN_MAX);
+        if stride == 0 {
+            return None;
+        }
+        let begin = block.begin / stride * stride;
+        let len = stride.min(info.piece_size(block.piece).checked_sub(begin)?);
+        let end = block.begin.checked_add(block.len)?;
+        (end <= begin + len).then_some(Self {
+            piece: block.piece,
+            begin,
+            len,
+        })
+    }
+
+    /// Its byte offset in the payload.
+    pub fn offset(&self, info: &Info) -> u64 {
+        u64::from(self.piece) * u64::from(info.piece_length) + u64::from(self.begin)
+    }
+
+    /// `block`'s bytes out of this span's, without copying.
+    fn cut(&self, data: &Bytes, block: &BlockRef) -> Option<Bytes> {
+        let from = usize::try_from(block.begin.checked_sub(self.begin)?).ok()?;
+        let to = from.checked_add(usize::try_from(block.len).ok()?)?;
+        (to <= data.len()).then(|| data.slice(from..to))
+    }
+}
+
+/// What became of a block request.
+pub enum Lookup {
+    /// Its span is kept: here are the bytes.
+    Ready(Bytes),
+    /// Its span is being read; the request waits for it.
+    Waiting,
+    /// Nobody reads its span yet: the caller starts that read (the request waits for it).
+    Start,
+}
+
+#[derive(Default)]
+pub struct Reads {
+    kept: VecDeque<(Span, Bytes)>,
+    loading: BTreeMap<Span, Vec<(PeerKey, BlockRef)>>,
+}
+
+impl Reads {
+    pub fn request(&mut self, span: Span, peer: PeerKey, block: BlockRef) -> Lookup {
+        if let Some((_, data)) = self.kept.iter().find(|(kept, _)| *kept == span) {
+            if let Some(bytes) = span.cut(data, &block) {
+                return Lookup::Ready(bytes);
+            }
+        }
+        match self.loading.get_mut(&span) {
+            Some(waiting) => {
+                waiting.push((peer, block));
+                Lookup::Waiting
+            }
+            None => {
+                self.loading.insert(span, vec![(peer, block)]);
+                Lookup::Start
+            }
+        }
+    }
+
+    /// The span's read finished (`None`: it failed). Returns each waiting request with its
+    /// bytes, or `None` where there are none to give.
+    pub fn loaded(
+        &mut self,
+        span: Span,
+        data: Option<Bytes>,
+    ) -> Vec<(PeerKey, BlockRef, Option<Bytes>)> {
+        let waiting = self.loading.remove(&span).unwrap_or_default();
+        let data = data.filter(|data| data.len() == span.len as usize);
+        let answers = waiting
+            .into_iter()
+            .map(|(peer, block)| {
+                let bytes = data.as_ref().and_then(|data| span.cut(data, &block));
+                (peer, block, bytes)
+            })
+            .collect();
+        if let Some(data) = data {
+            if self.kept.len() >= KEPT {
+                self.kept.pop_front();
+            }
+            self.kept.push_back((span, data));
+        }
+        answers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bitfleet_core::metainfo::{Info, Metainfo, TorrentBuilder};
+
+    use super::*;
+
+    fn info(length: u64, piece_length: u32) -> Info {
+        let pieces = length.div_ceil(u64::from(piece_length)) as usize;
+        let builder = TorrentBuilder {
+            name: "t".into(),
+            files: vec![(Vec::new(), length)],
+            piece_length,
+            ..TorrentBuilder::default()
+        };
+        let metainfo: Metainfo = builder.build(vec![[0; 20]; pieces]).expect("a torrent");
+        metainfo.info
+    }
+
+    fn block(piece: u32, begin: u32, len: u32) -> BlockRef {
+        BlockRef { piece, begin, len }
+    }
+
+    #[test]
+    fn a_span_is_a_whole_short_piece_or_a_stretch_of_a_long_one() {
+        let short = info(100_000, 32_768);
+        let last = Span::of(&short, &block(3, 0, 1_696)).expect("in the last piece");
+        assert_eq!((last.piece, last.begin, last.len), (3, 0, 1_696));
+        assert_eq!(last.offset(&short), 98_304);
+
+        let long = info(8 << 20, 4 << 20);
+        let span = Span::of(&long, &block(1, (1 << 20) + 16_384, 16_384)).expect("inside");
+        assert_eq!((span.piece, span.begin, span.len), (1, 1 << 20, 1 << 20));
+        assert_eq!(span.offset(&long), (5 << 20) as u64);
+    }
+
+    #[test]
+    fn blocks_across_spans_or_past_the_piece_have_none() {
+        let long = info(8 << 20, 4 << 20);
+        assert!(Span::of(&long, &block(0, (1 << 20) - 8, 16)).is_none());
+        assert!(Span::of(&long, &block(1, (4 << 20) - 8, 16)).is_none());
+        assert!(Span::of(&long, &block(7, 0, 16)).is_none());
+        assert!(Span::of(&long, &block(0, u32::MAX, 16)).is_none());
+    }
+
+    #[test]
+    fn one_read_serves_every_block_of_its_span_then_stays_kept() {
+        let info = info(1 << 20, 65_536);
+        let mut reads = Reads::default();
+        let first = block(2, 0, 16_384);
+        let second = block(2, 16_384, 16_384);
+        let span = Span::of(&info, &first).expect("a span");
+        assert!(matches!(
+            reads.request(span, PeerKey(1), first),
+            Lookup::Start
+        ));
+        assert!(matches!(
+            reads.request(span, PeerKey(2), second),
+            Lookup::Waiting
+        ));
+
+        let data = Bytes::from((0..65_536u32).map(|i| i as u8).collect::<Vec<_>>());
+        let answers = reads.loaded(span, Some(data.clone()));
+        assert_eq!(answers.len(), 2);
+        assert_eq!(answers[1].2.as_deref(), Some(&data[16_384..32_768]));
+
+        let third = block(2, 49_152, 16_384);
+        match reads.request(span, PeerKey(1), third) {
+            Lookup::Ready(bytes) => assert_eq!(&bytes[..], &data[49_152..]),
+            _ => panic!("the span is kept"),
+        }
+    }
+
+    #[test]
+    fn a_failed_or_short_read_answers_nothing_and_is_not_kept() {
+        let info = info(1 << 20, 65_536);
+        let mut reads = Reads::default();
+        let first = block(0, 0, 16_384);
+        let span = Span::of(&info, &first).expect("a span");
+        reads.request(span, PeerKey(1), first);
+        let answers = reads.loaded(span, Some(Bytes::from_static(&[0; 100])));
+        assert!(answers[0].2.is_none());
+        assert!(matches!(
+            reads.request(span, PeerKey(1), first),
+            Lookup::Start
+        ));
+        assert!(reads.loaded(span, None)[0].2.is_none());
+    }
+
+    #[test]
+    fn only_the_latest_spans_are_kept() {
+        let info = info(1 << 20, 16_384);
+        let mut reads = Reads::default();
+        for piece in 0..=KEPT as u32 {
+            let block = block(piece, 0, 16_384);
+            let span = Span::of(&info, &block).expect("a span");
+            reads.request(span, PeerKey(1), block);
+            reads.loaded(span, Some(Bytes::from(vec![0; 16_384])));
+        }
+        let oldest = block(0, 0, 16_384);
+        let span = Span::of(&info, &oldest).expect("a span");
+        assert!(matches!(
+            reads.request(span, PeerKey(1), oldest),
+            Lookup::Start
+        ));
+    }
+}
