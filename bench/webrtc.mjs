@@ -3,10 +3,12 @@
 // Run through bench/webrtc.sh (it builds everything and makes the network namespace).
 //
 // Bitfleet paths are whole torrent downloads (engine, hashing, storage included), timed from
-// the download's start to its end: native → page (`bitfleet seed`, the page stores into OPFS),
-// page → native (`bitfleet get` from a seeding page), page → page. native → native is the
-// transport alone (`rtc_throughput` example: two webrtc-rs peers in one process), comparable to
-// the baseline, which is the transport alone too: 16 KiB messages, the buffer kept under 1 MiB.
+// the peer handshake to the last piece stored (the time to connect — tracker, offer/answer,
+// ICE, DTLS — is printed beside it): native → page (`bitfleet seed`, the page stores into
+// OPFS), page → native (`bitfleet get` from a seeding page), page → page. native → native is
+// the transport alone (`rtc_throughput` example: two webrtc-rs peers in one process), as is the
+// baseline: one data channel between two Chromiums, timed from its first message to its last,
+// 16 KiB messages (the size every Bitfleet path sends), the buffer kept under 1 MiB.
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { mkdtemp, readFile, rm, writeFile, mkdir, readdir, readlink } from "node:fs/promises";
@@ -28,6 +30,11 @@ import { withAnnounce } from "../tests/browser/bencode.mjs";
 const HOST = process.env.BITFLEET_NETNS_ADDR;
 const MIB = Number(process.env.BENCH_MIB ?? 128);
 const HOLD_MIB = Number(process.env.BENCH_HOLD_MIB ?? 1024);
+// BENCH_PROFILE=1: sample the pages' main threads (CDP Profiler) during the page paths and print
+// where their time went.
+const PROFILE = process.env.BENCH_PROFILE === "1";
+// BENCH_PATHS=native-page,page-page: only these paths (the baseline always runs); for profiling.
+const ONLY = process.env.BENCH_PATHS?.split(",");
 const release = join(repo, "target", "release");
 const TRACKER_PORT = 18100;
 const ANNOUNCE = `http://${HOST}:${TRACKER_PORT}/announce`;
@@ -42,10 +49,20 @@ const browsers = [];
 const children = [];
 const results = [];
 
+/** One row: `seconds` from the first byte (torrents: from the peer handshake) to the last. */
 function report(path, bytes, seconds, note = "") {
   const mbps = bytes / seconds / 1e6;
   results.push({ path, mbps });
-  console.log(`${path.padEnd(28)} ${(bytes / 2 ** 20).toFixed(0).padStart(6)} MiB ${seconds.toFixed(2).padStart(8)} s ${mbps.toFixed(1).padStart(8)} MB/s ${note}`);
+  console.log(`${path.padEnd(30)} ${(bytes / 2 ** 20).toFixed(0).padStart(5)} MiB ${seconds.toFixed(2).padStart(7)} s ${mbps.toFixed(1).padStart(7)} MB/s  ${note}`);
+}
+
+/** UDP datagrams the kernel dropped in this namespace because a socket's receive buffer was
+ * full: each is an SCTP packet lost, and a lost packet costs SCTP a retransmission and half its
+ * congestion window (a timeout of 1 s or more when fast retransmit does not catch it). */
+async function udpDrops() {
+  const [names, values] = (await readFile("/proc/net/snmp", "utf8")).split("\n").filter((line) => line.startsWith("Udp:"));
+  const index = names.split(/\s+/).indexOf("RcvbufErrors");
+  return Number(values.split(/\s+/)[index]);
 }
 
 function run(bin, args) {
@@ -54,7 +71,7 @@ function run(bin, args) {
   const lines = [];
   createInterface({ input: child.stdout }).on("line", (text) => {
     try {
-      lines.push(JSON.parse(text));
+      lines.push({ ...JSON.parse(text), at: Date.now() });
     } catch {
       // Not a JSON line.
     }
@@ -71,6 +88,39 @@ async function until(check, what, timeoutMs = 600_000) {
   }
 }
 
+/** Runs `work` while the CDP profiler samples each of `pages`; prints each page's top
+ * self-time functions (and its idle share) under `label`. Returns what `work` returns. */
+async function profiled(label, pages, work) {
+  if (!PROFILE) return work();
+  const sessions = await Promise.all(pages.map((page) => page.context().newCDPSession(page)));
+  for (const cdp of sessions) {
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+    await cdp.send("Profiler.start");
+  }
+  const result = await work();
+  for (const [i, cdp] of sessions.entries()) {
+    const { profile } = await cdp.send("Profiler.stop");
+    printProfile(`${label}, page ${i + 1}`, profile);
+  }
+  return result;
+}
+
+function printProfile(label, profile) {
+  const self = new Map();
+  let total = 0;
+  for (const node of profile.nodes) {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url ? `${url.split("/").pop()}:${lineNumber + 1}` : "";
+    const name = `${functionName || "(anonymous)"} ${where}`.trim();
+    self.set(name, (self.get(name) ?? 0) + (node.hitCount ?? 0));
+    total += node.hitCount ?? 0;
+  }
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  console.log(`  profile (${label}): ${total} samples`);
+  for (const [name, hits] of top) console.log(`    ${((100 * hits) / total).toFixed(1).padStart(5)} %  ${name}`);
+}
+
 async function newPage() {
   return (await clientPage(site, WS_TRACKER, browsers)).page;
 }
@@ -83,6 +133,7 @@ async function pageSeeds(page, length) {
         const bytes = new Function(`return ${generate}`)()(length);
         const torrent = await window.testClient.seedFile(new File([bytes], "bench.bin"));
         window.seeded = torrent;
+        torrent.on("peer", (peer) => peer.event === "connected" && (window.connectedAt ??= Date.now()));
         return Array.from(torrent.torrentFile());
       },
       { length, generate: generate.toString() },
@@ -90,20 +141,28 @@ async function pageSeeds(page, length) {
   );
 }
 
-/** Downloads in the page; resolves to the seconds from the start to done. */
+/** Downloads in the page; resolves to `{ seconds, setup }`: from the first peer's handshake to
+ * done, and from adding the torrent to that handshake (tracker, offer, answer, ICE, DTLS). */
 async function pageDownloads(page, torrentBytes) {
   return page.evaluate(async (bytes) => {
     const source = URL.createObjectURL(new Blob([new Uint8Array(bytes)]));
     const started = performance.now();
     const torrent = await window.testClient.addTorrent(source);
+    let connected = null;
+    torrent.on("peer", (peer) => peer.event === "connected" && (connected ??= performance.now()));
     await new Promise((resolve) => {
       if (torrent.status().done) return resolve();
       torrent.on("done", resolve);
     });
-    const seconds = (performance.now() - started) / 1000;
+    const done = performance.now();
     torrent.remove();
-    return seconds;
+    connected ??= started;
+    return { seconds: (done - connected) / 1000, setup: (connected - started) / 1000 };
   }, Array.from(torrentBytes));
+}
+
+function setupNote(seconds) {
+  return `(+${seconds.toFixed(1)} s to connect)`;
 }
 
 async function nativeToPage(length) {
@@ -116,8 +175,8 @@ async function nativeToPage(length) {
   const seed = run(join(release, "bitfleet"), ["seed", torrent, "--dir", dir, "--json", "--skip-check"]);
   await until(() => seed.lines.some((line) => line.event === "started"), "the native seed");
   const page = await newPage();
-  const seconds = await pageDownloads(page, await readFile(torrent));
-  report("native -> page (torrent)", length, seconds);
+  const { seconds, setup } = await profiled("native -> page", [page], async () => pageDownloads(page, await readFile(torrent)));
+  report("native -> page (torrent)", length, seconds, setupNote(setup));
   seed.child.kill("SIGTERM");
   await seed.exited;
 }
@@ -126,11 +185,14 @@ async function pageToNative(length) {
   const page = await newPage();
   const torrent = join(work, "p2n.torrent");
   await writeFile(torrent, withAnnounce(await pageSeeds(page, length), ANNOUNCE));
-  const started = performance.now();
+  const started = Date.now();
   const get = run(join(release, "bitfleet"), ["get", torrent, "--out", join(work, "p2n"), "--json"]);
-  const code = await get.exited;
+  const code = await profiled("page -> native", [page], () => get.exited);
   if (code !== 0) throw new Error(`bitfleet get exited with ${code}`);
-  report("page -> native (torrent)", length, (performance.now() - started) / 1000, "(process start included)");
+  const done = get.lines.find((line) => line.event === "complete")?.at;
+  const connected = await page.evaluate(() => window.connectedAt);
+  if (!done || !connected) throw new Error("page -> native: no handshake or no completion seen");
+  report("page -> native (torrent)", length, (done - connected) / 1000, setupNote((connected - started) / 1000));
   await page.evaluate(() => window.seeded.remove());
 }
 
@@ -138,7 +200,8 @@ async function pageToPage(length) {
   const seeder = await newPage();
   const torrent = await pageSeeds(seeder, length);
   const leecher = await newPage();
-  report("page -> page (torrent)", length, await pageDownloads(leecher, torrent));
+  const { seconds, setup } = await profiled("page -> page", [seeder, leecher], () => pageDownloads(leecher, torrent));
+  report("page -> page (torrent)", length, seconds, setupNote(setup));
   await seeder.evaluate(() => window.seeded.remove());
 }
 
@@ -208,8 +271,9 @@ async function chromiumBaseline(length) {
   report("chromium -> chromium (channel)", got, seconds, "(baseline)");
 }
 
-/** The renderer's memory while its page seeds a HOLD_MIB torrent: a file on disk the page is
- * given as a user would pick it (an <input type=file>), hashed and then served from there. */
+/** The page's memory while it seeds a HOLD_MIB torrent: a file on disk the page is given as a
+ * user would pick it (an <input type=file>), hashed and then served from there. Beside it,
+ * Chromium's own cost for a tab: the renderer of an empty tab, in the same browser. */
 async function holdingMemory() {
   const held = join(work, "held.bin");
   const part = Buffer.alloc(2 ** 20);
@@ -220,8 +284,15 @@ async function holdingMemory() {
   }
   const chromium = await launchChromium();
   browsers.push(chromium);
+  const blank = chromium.browser.pages()[0] ?? (await chromium.browser.newPage());
+  await blank.goto("about:blank");
+  const empty = await rendererMemory();
   const { page } = await openPage(chromium.browser, `${site.url}/`);
-  const before = await rendererRss();
+  await blank.close();
+  // Its renderer exits shortly; a spare one Chromium keeps would show in the rows' counts.
+  await until(async () => (await rendererMemory()).count === 1, "the empty tab's renderer to exit", 10_000).catch(() => {});
+  const cdp = await chromium.browser.newCDPSession(page);
+  const idle = await settled(cdp);
   await page.evaluate(() => {
     const input = document.createElement("input");
     input.type = "file";
@@ -235,52 +306,71 @@ async function holdingMemory() {
     window.held = await window.testClient.seedFile(document.getElementById("bench-file").files[0]);
     return (performance.now() - started) / 1000;
   });
-  const cdp = await chromium.browser.newCDPSession(page);
+  const holding = await rendererMemory();
+  const after = await settled(cdp);
+  const wasm = await page.evaluate(() => window.bitfleet.memory.buffer.byteLength);
+  const row = (label, m) => console.log(`  ${label.padEnd(44)} RSS ${mib(m.rss).padStart(4)} MiB, private ${mib(m.anon).padStart(4)} MiB${m.heap === undefined ? "" : `, JS heap ${mib(m.heap)} MiB`}${m.count === 1 ? "" : ` (${m.count} renderers)`}`);
+  console.log(`\nRenderer memory (hashing the ${HOLD_MIB} MiB file took ${seconds.toFixed(1)} s):`);
+  row("an empty tab (Chromium's own)", empty);
+  row("the page, idle", idle);
+  row(`the page seeding ${HOLD_MIB} MiB, just hashed`, holding);
+  row(`the page seeding ${HOLD_MIB} MiB, after a GC`, after);
+  console.log(`  peak while hashing: RSS ${mib(after.hwm)} MiB; wasm memory ${mib(wasm)} MiB`);
+}
+
+/** The renderer's memory after a full garbage collection, with the JS heap in use. */
+async function settled(cdp) {
+  await cdp.send("HeapProfiler.collectGarbage");
   await cdp.send("Performance.enable");
   const { metrics } = await cdp.send("Performance.getMetrics");
   const heap = metrics.find((metric) => metric.name === "JSHeapUsedSize")?.value ?? 0;
-  const holding = await rendererRss();
-  console.log(
-    `page holding a ${HOLD_MIB} MiB torrent (a picked file, hashed in ${seconds.toFixed(1)} s): renderer RSS ` +
-      `${mib(holding.rss)} MiB (before: ${mib(before.rss)} MiB; peak ${mib(holding.hwm)} MiB), JS heap ${mib(heap)} MiB`,
-  );
+  return { ...(await rendererMemory()), heap };
 }
 
 function mib(bytes) {
   return (bytes / 2 ** 20).toFixed(0);
 }
 
-/** VmRSS and VmHWM of the renderer processes in our network namespace, summed: the only
- * browser open by then is the one holding the torrent (node shares the pid space). */
-async function rendererRss() {
+/** Memory of the renderer processes in our network namespace, summed (node shares the pid
+ * space, and by the time this runs the only browser open is the one measured): VmRSS, its
+ * private part (RssAnon: what the page itself allocated, not shared libraries or shared
+ * memory), and VmHWM (the peak RSS). */
+async function rendererMemory() {
   const ownNet = await readlink("/proc/self/ns/net");
-  let rss = 0;
-  let hwm = 0;
+  const sum = { rss: 0, anon: 0, hwm: 0, count: 0 };
   for (const pid of await readdir("/proc")) {
     if (!/^\d+$/.test(pid)) continue;
     const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
     if (!cmdline.includes("--type=renderer")) continue;
     if ((await readlink(`/proc/${pid}/ns/net`).catch(() => "")) !== ownNet) continue;
     const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-    rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-    hwm += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+    const kib = (field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024;
+    sum.rss += kib("VmRSS");
+    sum.anon += kib("RssAnon");
+    sum.hwm += kib("VmHWM");
+    sum.count += 1;
   }
-  return { rss, hwm };
+  return sum;
 }
 
 try {
   const length = MIB * 2 ** 20;
   console.log(`WebRTC throughput, ${MIB} MiB per path, one network namespace (veth), this machine:`);
-  await chromiumBaseline(length);
-  await nativeToNative(length);
-  await nativeToPage(length);
-  await pageToNative(length);
-  await pageToPage(length);
+  const paths = { "native-native": nativeToNative, "native-page": nativeToPage, "page-native": pageToNative, "page-page": pageToPage };
+  const drops = [];
+  for (const [name, path] of Object.entries({ baseline: chromiumBaseline, ...paths })) {
+    if (name !== "baseline" && ONLY && !ONLY.includes(name)) continue;
+    const before = await udpDrops();
+    await path(length);
+    drops.push([results.at(-1).path, (await udpDrops()) - before]);
+  }
   const baseline = results[0].mbps;
   console.log("\nrelative to the Chromium <-> Chromium data channel:");
-  for (const { path, mbps } of results.slice(1)) console.log(`  ${path.padEnd(28)} ${(mbps / baseline).toFixed(2)}x`);
+  for (const { path, mbps } of results.slice(1)) console.log(`  ${path.padEnd(30)} ${(mbps / baseline).toFixed(2)}x`);
+  console.log("\nUDP datagrams dropped on full receive buffers (lost SCTP packets):");
+  for (const [path, count] of drops) console.log(`  ${path.padEnd(30)} ${count}`);
   for (const browser of browsers.splice(0)) await browser.close();
-  await holdingMemory();
+  if (HOLD_MIB > 0) await holdingMemory();
 } finally {
   for (const child of children) child.kill("SIGKILL");
   for (const browser of browsers) await browser.close();

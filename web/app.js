@@ -11,8 +11,9 @@ let client = null;
 main();
 
 async function main() {
+  let wasm;
   try {
-    await init();
+    wasm = await init();
   } catch (err) {
     setEngine("error", "Engine failed to load");
     console.error(err);
@@ -20,7 +21,7 @@ async function main() {
   }
   client = new Client({});
   // For tests and the console.
-  window.bitfleet = { client, Client };
+  window.bitfleet = { client, Client, memory: wasm.memory };
   setEngine("ok", "Ready");
   $("#open-form").addEventListener("submit", (event) => {
     event.preventDefault();
