@@ -35,6 +35,9 @@ const HOLD_MIB = Number(process.env.BENCH_HOLD_MIB ?? 1024);
 const PROFILE = process.env.BENCH_PROFILE === "1";
 // BENCH_PATHS=native-page,page-page: only these paths (the baseline always runs); for profiling.
 const ONLY = process.env.BENCH_PATHS?.split(",");
+// BENCH_ROUNDS=3: every path (and the baseline) measured this many times, medians reported.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const BASELINE = "chromium -> chromium (channel)";
 const release = join(repo, "target", "release");
 const TRACKER_PORT = 18100;
 const ANNOUNCE = `http://${HOST}:${TRACKER_PORT}/announce`;
@@ -161,6 +164,12 @@ async function pageDownloads(page, torrentBytes) {
   }, Array.from(torrentBytes));
 }
 
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 function setupNote(seconds) {
   return `(+${seconds.toFixed(1)} s to connect)`;
 }
@@ -186,7 +195,9 @@ async function pageToNative(length) {
   const torrent = join(work, "p2n.torrent");
   await writeFile(torrent, withAnnounce(await pageSeeds(page, length), ANNOUNCE));
   const started = Date.now();
-  const get = run(join(release, "bitfleet"), ["get", torrent, "--out", join(work, "p2n"), "--json"]);
+  // A fresh directory each round: one holding the payload already would make `get` a no-op.
+  const out = await mkdtemp(join(work, "p2n-"));
+  const get = run(join(release, "bitfleet"), ["get", torrent, "--out", out, "--json"]);
   const code = await profiled("page -> native", [page], () => get.exited);
   if (code !== 0) throw new Error(`bitfleet get exited with ${code}`);
   const done = get.lines.find((line) => line.event === "complete")?.at;
@@ -268,7 +279,7 @@ async function chromiumBaseline(length) {
     }
   }, { answer, length });
   const { got, seconds } = await b.evaluate(() => window.received);
-  report("chromium -> chromium (channel)", got, seconds, "(baseline)");
+  report(BASELINE, got, seconds, "(baseline)");
 }
 
 /** The page's memory while it seeds a HOLD_MIB torrent: a file on disk the page is given as a
@@ -357,19 +368,26 @@ try {
   const length = MIB * 2 ** 20;
   console.log(`WebRTC throughput, ${MIB} MiB per path, one network namespace (veth), this machine:`);
   const paths = { "native-native": nativeToNative, "native-page": nativeToPage, "page-native": pageToNative, "page-page": pageToPage };
-  const drops = [];
-  for (const [name, path] of Object.entries({ baseline: chromiumBaseline, ...paths })) {
-    if (name !== "baseline" && ONLY && !ONLY.includes(name)) continue;
+  // The machine's load drifts: each round measures the baseline and then every path, and the
+  // baseline once more closes the run; every figure is the median of its runs.
+  const chosen = Object.entries(paths).filter(([name]) => !ONLY || ONLY.includes(name)).map(([, path]) => path);
+  const drops = new Map();
+  const runs = [...Array.from({ length: ROUNDS }, () => [chromiumBaseline, ...chosen]).flat(), chromiumBaseline];
+  for (const path of runs) {
     const before = await udpDrops();
     await path(length);
-    drops.push([results.at(-1).path, (await udpDrops()) - before]);
+    const name = results.at(-1).path;
+    drops.set(name, (drops.get(name) ?? 0) + (await udpDrops()) - before);
+    for (const browser of browsers.splice(0)) await browser.close();
   }
-  const baseline = results[0].mbps;
-  console.log("\nrelative to the Chromium <-> Chromium data channel:");
-  for (const { path, mbps } of results.slice(1)) console.log(`  ${path.padEnd(30)} ${(mbps / baseline).toFixed(2)}x`);
-  console.log("\nUDP datagrams dropped on full receive buffers (lost SCTP packets):");
-  for (const [path, count] of drops) console.log(`  ${path.padEnd(30)} ${count}`);
-  for (const browser of browsers.splice(0)) await browser.close();
+  const byPath = new Map();
+  for (const { path, mbps } of results) byPath.set(path, [...(byPath.get(path) ?? []), mbps]);
+  const baseline = median(byPath.get(BASELINE));
+  console.log(`\nmedian MB/s, and relative to the Chromium <-> Chromium data channel's median (UDP datagrams dropped on full receive buffers, i.e. lost SCTP packets; runs):`);
+  for (const [path, runs] of byPath) {
+    const figure = median(runs);
+    console.log(`  ${path.padEnd(30)} ${figure.toFixed(1).padStart(6)} MB/s ${(figure / baseline).toFixed(2).padStart(6)}x  (${drops.get(path)} drops; ${runs.map((mbps) => mbps.toFixed(1)).join(", ")})`);
+  }
   if (HOLD_MIB > 0) await holdingMemory();
 } finally {
   for (const child of children) child.kill("SIGKILL");
