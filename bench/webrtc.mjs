@@ -164,6 +164,30 @@ async function pageDownloads(page, torrentBytes) {
   }, Array.from(torrentBytes));
 }
 
+/** CPU seconds used from the transfer's start (after browsers launched and a seeding page
+ * hashed) to the path's end; a path sets it with `markTransfer`. */
+let cpuAtTransfer = null;
+
+async function markTransfer() {
+  cpuAtTransfer = await cpuSeconds();
+}
+
+/** CPU seconds (user + system) used so far by the processes in our network namespace other
+ * than this script: the browsers, natives and tracker of the path being measured. */
+async function cpuSeconds() {
+  const ownNet = await readlink("/proc/self/ns/net");
+  let ticks = 0;
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    if ((await readlink(`/proc/${pid}/ns/net`).catch(() => "")) !== ownNet) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks / 100; // USER_HZ
+}
+
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -184,7 +208,9 @@ async function nativeToPage(length) {
   const seed = run(join(release, "bitfleet"), ["seed", torrent, "--dir", dir, "--json", "--skip-check"]);
   await until(() => seed.lines.some((line) => line.event === "started"), "the native seed");
   const page = await newPage();
-  const { seconds, setup } = await profiled("native -> page", [page], async () => pageDownloads(page, await readFile(torrent)));
+  const bytes = await readFile(torrent);
+  await markTransfer();
+  const { seconds, setup } = await profiled("native -> page", [page], () => pageDownloads(page, bytes));
   report("native -> page (torrent)", length, seconds, setupNote(setup));
   seed.child.kill("SIGTERM");
   await seed.exited;
@@ -194,6 +220,7 @@ async function pageToNative(length) {
   const page = await newPage();
   const torrent = join(work, "p2n.torrent");
   await writeFile(torrent, withAnnounce(await pageSeeds(page, length), ANNOUNCE));
+  await markTransfer();
   const started = Date.now();
   // A fresh directory each round: one holding the payload already would make `get` a no-op.
   const out = await mkdtemp(join(work, "p2n-"));
@@ -211,6 +238,7 @@ async function pageToPage(length) {
   const seeder = await newPage();
   const torrent = await pageSeeds(seeder, length);
   const leecher = await newPage();
+  await markTransfer();
   const { seconds, setup } = await profiled("page -> page", [seeder, leecher], () => pageDownloads(leecher, torrent));
   report("page -> page (torrent)", length, seconds, setupNote(setup));
   await seeder.evaluate(() => window.seeded.remove());
@@ -262,6 +290,7 @@ async function chromiumBaseline(length) {
     return pc.localDescription.toJSON();
   }, offer);
   await b.evaluate((length) => (window.expected = length), length);
+  await markTransfer();
   await a.evaluate(async ({ answer, length }) => {
     await window.pc.setRemoteDescription(answer);
     const channel = window.channel;
@@ -372,21 +401,32 @@ try {
   // baseline once more closes the run; every figure is the median of its runs.
   const chosen = Object.entries(paths).filter(([name]) => !ONLY || ONLY.includes(name)).map(([, path]) => path);
   const drops = new Map();
+  const cpu = new Map();
   const runs = [...Array.from({ length: ROUNDS }, () => [chromiumBaseline, ...chosen]).flat(), chromiumBaseline];
   for (const path of runs) {
     const before = await udpDrops();
+    cpuAtTransfer = null;
     await path(length);
     const name = results.at(-1).path;
     drops.set(name, (drops.get(name) ?? 0) + (await udpDrops()) - before);
+    if (cpuAtTransfer !== null) cpu.set(name, [...(cpu.get(name) ?? []), (await cpuSeconds()) - cpuAtTransfer]);
     for (const browser of browsers.splice(0)) await browser.close();
   }
   const byPath = new Map();
   for (const { path, mbps } of results) byPath.set(path, [...(byPath.get(path) ?? []), mbps]);
   const baseline = median(byPath.get(BASELINE));
-  console.log(`\nmedian MB/s, and relative to the Chromium <-> Chromium data channel's median (UDP datagrams dropped on full receive buffers, i.e. lost SCTP packets; runs):`);
+  console.log(
+    "\nmedian MB/s and relative to the Chromium <-> Chromium data channel's median; CPU seconds the path's" +
+      " processes used per 64 MiB from the transfer's start (median); UDP datagrams dropped on full receive buffers (lost SCTP packets); every run:",
+  );
   for (const [path, runs] of byPath) {
     const figure = median(runs);
-    console.log(`  ${path.padEnd(30)} ${figure.toFixed(1).padStart(6)} MB/s ${(figure / baseline).toFixed(2).padStart(6)}x  (${drops.get(path)} drops; ${runs.map((mbps) => mbps.toFixed(1)).join(", ")})`);
+    // native -> native runs in a process that is gone by the time it could be read.
+    const perUnit = cpu.has(path) ? (median(cpu.get(path)) * (64 / MIB)).toFixed(1) : "-";
+    console.log(
+      `  ${path.padEnd(30)} ${figure.toFixed(1).padStart(6)} MB/s ${(figure / baseline).toFixed(2).padStart(6)}x` +
+        `  ${perUnit.padStart(5)} CPU s  ${String(drops.get(path)).padStart(5)} drops  (${runs.map((mbps) => mbps.toFixed(1)).join(", ")})`,
+    );
   }
   if (HOLD_MIB > 0) await holdingMemory();
 } finally {
