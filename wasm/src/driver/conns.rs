@@ -2,6 +2,7 @@
 //! carries the unchanged BitTorrent peer protocol, 68-byte handshake first (WebTorrent's wire).
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use bitfleet_core::engine::{PeerInfo, PeerKey};
 use bitfleet_core::tracker::ws::OfferId;
@@ -22,6 +23,8 @@ use crate::page::{peer_kind, Slot};
 
 /// Largest data-channel message we send: what every WebRTC stack accepts.
 const MAX_MESSAGE: usize = 16 * 1024;
+/// How long sends smaller than a message wait for more to join them.
+const SMALL_SENDS: Duration = Duration::from_millis(4);
 /// We fill a channel's send buffer up to this much …
 const BUFFER_HIGH: u32 = 1 << 20;
 /// … and top it up when it drains below this (`bufferedamountlow`).
@@ -65,6 +68,13 @@ pub enum Phase {
 
 type Handler = Closure<dyn FnMut(JsValue)>;
 
+/// What a flush does with queued bytes short of a full message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    Send,
+    Wait,
+}
+
 pub struct Conn {
     pub pc: RtcPeerConnection,
     channel: Option<RtcDataChannel>,
@@ -77,8 +87,10 @@ pub struct Conn {
     pub offer_id: Option<OfferId>,
     /// Closes a connection that signaling never brought up.
     pub deadline: Option<Timeout>,
-    /// Bytes waiting for room in the channel's send buffer.
+    /// Bytes waiting for room in the channel's send buffer, or for company (`SMALL_SENDS`).
     queue: VecDeque<Bytes>,
+    /// Their total.
+    queued: usize,
     handlers: Vec<Handler>,
     _slot: Slot,
 }
@@ -108,7 +120,9 @@ impl Conn {
     /// Bytes in the channel's buffer count as written, as bytes in a socket's send buffer do
     /// for a TCP peer: the engine then prepares the next ones while the channel still has
     /// plenty to send, rather than only once it ran dry.
-    fn flush(&mut self) -> usize {
+    ///
+    /// `Tail::Wait` keeps a last message shorter than `MAX_MESSAGE` queued, for more to join it.
+    fn flush(&mut self, tail: Tail) -> usize {
         let Some(channel) = &self.channel else {
             return 0;
         };
@@ -117,9 +131,13 @@ impl Conn {
         }
         let mut handed = 0;
         while channel.buffered_amount() < BUFFER_HIGH {
+            if tail == Tail::Wait && self.queued < MAX_MESSAGE {
+                break;
+            }
             let Some(message) = next_message(&mut self.queue) else {
                 break;
             };
+            self.queued -= message.len();
             // A failed send means the channel is closing; its close event follows.
             if channel.send_with_u8_array(&message).is_err() {
                 break;
@@ -127,6 +145,11 @@ impl Conn {
             handed += message.len();
         }
         handed
+    }
+
+    fn push(&mut self, data: Bytes) {
+        self.queued += data.len();
+        self.queue.push_back(data);
     }
 
     /// For the page's peer list; only peers past the handshake.
@@ -198,6 +221,7 @@ impl Driver {
                 offer_id: None,
                 deadline: None,
                 queue: VecDeque::new(),
+                queued: 0,
                 handlers,
                 _slot: slot,
             },
@@ -371,17 +395,49 @@ impl Driver {
     }
 
     fn channel_drained(&mut self, key: PeerKey, _: JsValue) {
-        self.send(key, Bytes::new(), js::now());
+        self.flush(key, Tail::Send, js::now());
     }
 
+    /// Queues bytes for a peer. A full message goes out at once; less waits `SMALL_SENDS` for
+    /// company: a downloading page asks for one block per block received, and a `send` of 17
+    /// bytes costs the browser as much as one of 16 KiB (and a packet each way).
     pub(super) fn send(&mut self, key: PeerKey, data: Bytes, now: Instant) {
         let Some(conn) = self.conns.get_mut(&key) else {
             return;
         };
-        if !data.is_empty() {
-            conn.queue.push_back(data);
+        conn.push(data);
+        self.flush(key, Tail::Wait, now);
+        let waiting = self.conns.get(&key).is_some_and(|conn| conn.queued > 0);
+        if waiting && self.small_sends.is_none() {
+            let me = self.me.clone();
+            let flush_all = move || {
+                if let Some(driver) = me.upgrade() {
+                    let mut this = driver.borrow_mut();
+                    this.small_sends = None;
+                    if !this.stopped {
+                        let now = js::now();
+                        let keys: Vec<PeerKey> = this.conns.keys().copied().collect();
+                        for key in keys {
+                            this.flush(key, Tail::Send, now);
+                        }
+                        this.pump();
+                    }
+                }
+            };
+            match Timeout::new(SMALL_SENDS, flush_all) {
+                Ok(timeout) => self.small_sends = Some(timeout),
+                // No timer (no window): send now rather than never.
+                Err(_) => self.flush(key, Tail::Send, now),
+            }
         }
-        let handed = conn.flush();
+    }
+
+    /// Hands what the channel has room for; reports it to the engine.
+    fn flush(&mut self, key: PeerKey, tail: Tail, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        let handed = conn.flush(tail);
         // Only the engine's bytes are reported: the handshake goes out before it has the peer.
         if handed > 0 && matches!(conn.phase, Phase::Connected) {
             self.engine.peer_written(key, handed, now);

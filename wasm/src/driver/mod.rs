@@ -65,6 +65,8 @@ pub struct Driver {
     reads: Reads,
     tracker: Option<TrackerSocket>,
     timer: Option<(Instant, Timeout)>,
+    /// Sends smaller than a message, waiting a moment to go out together (see `send`).
+    small_sends: Option<Timeout>,
     next_housekeeping: Instant,
     listeners: Listeners,
     next_key: u64,
@@ -136,6 +138,7 @@ impl Driver {
                 reads: Reads::default(),
                 tracker: tracker.map(TrackerSocket::new),
                 timer: None,
+                small_sends: None,
                 next_housekeeping: now,
                 listeners: Listeners::default(),
                 next_key: 0,
@@ -174,6 +177,7 @@ impl Driver {
         self.conns.clear();
         self.offers.clear();
         self.timer = None;
+        self.small_sends = None;
         // The `stopped` announce just queued on the socket still goes out before it closes.
         self.tracker = None;
     }
