@@ -409,27 +409,23 @@ impl Driver {
         self.flush(key, Tail::Wait, now);
         let waiting = self.conns.get(&key).is_some_and(|conn| conn.queued > 0);
         if waiting && self.small_sends.is_none() {
-            let me = self.me.clone();
-            let flush_all = move || {
-                if let Some(driver) = me.upgrade() {
-                    let mut this = driver.borrow_mut();
-                    this.small_sends = None;
-                    if !this.stopped {
-                        let now = js::now();
-                        let keys: Vec<PeerKey> = this.conns.keys().copied().collect();
-                        for key in keys {
-                            this.flush(key, Tail::Send, now);
-                        }
-                        this.pump();
-                    }
-                }
-            };
-            match Timeout::new(SMALL_SENDS, flush_all) {
+            match self.timeout(SMALL_SENDS, Self::send_small) {
                 Ok(timeout) => self.small_sends = Some(timeout),
                 // No timer (no window): send now rather than never.
                 Err(_) => self.flush(key, Tail::Send, now),
             }
         }
+    }
+
+    /// `SMALL_SENDS` passed: whatever waits goes out.
+    fn send_small(&mut self) {
+        self.small_sends = None;
+        let now = js::now();
+        let keys: Vec<PeerKey> = self.conns.keys().copied().collect();
+        for key in keys {
+            self.flush(key, Tail::Send, now);
+        }
+        self.pump();
     }
 
     /// Hands what the channel has room for; reports it to the engine.

@@ -378,23 +378,27 @@ impl Driver {
         if self.timer.as_ref().is_some_and(|(at, _)| *at <= deadline) {
             return;
         }
-        let me = self.me.clone();
-        let fire = move || {
-            if let Some(driver) = me.upgrade() {
-                let mut this = driver.borrow_mut();
-                this.timer = None;
-                if !this.stopped {
-                    this.on_timer();
-                }
-            }
-        };
-        match Timeout::new(deadline.saturating_since(now), fire) {
+        match self.timeout(deadline.saturating_since(now), Self::on_timer) {
             Ok(timeout) => self.timer = Some((deadline, timeout)),
             Err(err) => self.listeners.emit("error", err),
         }
     }
 
+    /// A `setTimeout` that runs `on` on the driver after `delay`, unless it stopped meanwhile.
+    fn timeout(&self, delay: Duration, on: fn(&mut Driver)) -> Result<Timeout, JsValue> {
+        let me = self.me.clone();
+        Timeout::new(delay, move || {
+            if let Some(driver) = me.upgrade() {
+                let mut this = driver.borrow_mut();
+                if !this.stopped {
+                    on(&mut this);
+                }
+            }
+        })
+    }
+
     fn on_timer(&mut self) {
+        self.timer = None;
         let now = js::now();
         if self.engine.poll_timeout().is_some_and(|at| at <= now) {
             self.engine.handle_timeout(now);
