@@ -4,6 +4,7 @@
 
 mod channel;
 mod tracker;
+mod underway;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
