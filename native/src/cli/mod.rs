@@ -149,8 +149,8 @@ impl PeerArgs {
 }
 
 /// Warnings, except webrtc-rs's: it warns about every connection torn down, which is routine.
-const DEFAULT_LOG: &str = "warn,webrtc=error,webrtc_ice=error,webrtc_sctp=error,\
-                           webrtc_mdns=error,webrtc_data=error,dtls=error";
+const DEFAULT_LOG: &str = "warn,webrtc=error,rtc=error,rtc_ice=error,rtc_sctp=error,\
+                           rtc_mdns=error,rtc_datachannel=error,rtc_dtls=error";
 
 /// Runs the command line; the binary's whole `main`.
 pub fn main() -> ExitCode {
