@@ -110,6 +110,10 @@ impl AsyncWrite for ChannelWriter {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         ready!(self.poll_sent(cx))?;
+        // An empty message is no bytes of the stream: nothing to send.
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         let message = BytesMut::from(buf.split_at(buf.len().min(MAX_MESSAGE)).0);
         let written = message.len();
         let channel = self.channel.clone();
