@@ -64,6 +64,13 @@ impl PeerId {
     pub fn is_browser(&self) -> bool {
         matches!(self.0.get(..3), Some(b"-BW" | b"-WW"))
     }
+
+    /// Of two connections between us and `remote`, one started by each side (dialed, or
+    /// offered over WebRTC), whether we keep the one we started. The one started by the smaller
+    /// id stays: both ends apply this alike, so they drop the same connection, never both.
+    pub fn keeps_own_connection_to(&self, remote: &PeerId) -> bool {
+        self < remote
+    }
 }
 
 #[cfg(test)]
@@ -83,6 +90,18 @@ mod tests {
         assert_eq!(&a.0[..8], b"-BF0100-");
         assert_ne!(a, PeerId::generate(2));
         assert!(!a.is_browser());
+    }
+
+    #[test]
+    fn both_ends_keep_the_same_one_of_two_connections() {
+        let (a, b) = (PeerId::generate(1), PeerId::generate(2));
+        // Exactly one side keeps its own: the other keeps the incoming one, the same connection.
+        assert_ne!(a.keeps_own_connection_to(&b), b.keeps_own_connection_to(&a));
+        // A native (`-BF`) keeps the one it started with a browser (`-BW`, `-WW`).
+        let page = PeerId(*b"-BW0100-abcdefghijkl");
+        assert!(a.keeps_own_connection_to(&page));
+        assert!(!page.keeps_own_connection_to(&a));
+        assert!(a.keeps_own_connection_to(&PeerId(*b"-WW0208-abcdefghijkl")));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Local Service Discovery: two natives on one LAN, with no tracker in the torrent and no
 //! `--peer`, find each other by BEP 14 multicast and the download completes; with `--no-lsd`
-//! on the downloader they do not.
+//! on the downloader they do not. A daemon's torrents are found the same way.
 //!
 //! Real processes in network namespaces (needs root and `ip netns`):
 //!
@@ -13,8 +13,8 @@ use std::time::Duration;
 use bitfleet_tests::bins::bin_path;
 use bitfleet_tests::netns::{veth, Netns};
 use bitfleet_tests::{
-    bitfleet_create, compare_trees, temp_dir, uneven_tree, write_payload, Event, Line, Proc,
-    TIMEOUT_QUICK, TIMEOUT_TRANSFER,
+    bitfleet_create, compare_trees, run_ok, temp_dir, uneven_tree, write_payload, Event, Line,
+    Proc, TIMEOUT_QUICK, TIMEOUT_TRANSFER,
 };
 
 const PAYLOAD: u64 = 4 << 20;
@@ -80,4 +80,44 @@ fn two_natives_on_a_lan_find_each_other_without_tracker_or_peer_list() {
     assert!(laptop.wait_exit(TIMEOUT_QUICK).unwrap().success());
     compare_trees(&data.join("fleet"), &out.join("fleet")).unwrap();
     seed.stop(TIMEOUT_QUICK).unwrap();
+}
+
+#[test]
+fn a_laptop_finds_a_torrent_the_daemon_seeds_on_the_lan() {
+    // Another tag than the other test's: both run in this process at once.
+    let tag = std::process::id() % 100_000 + 100_000;
+    let (seed_ns, laptop_ns) = lan(tag);
+    let tmp = temp_dir("lsd-daemon").unwrap();
+    let data = tmp.path().join("data");
+    write_payload(&data.join("fleet"), 6, &uneven_tree(PAYLOAD).unwrap()).unwrap();
+    let torrent = tmp.path().join("fleet.torrent");
+    bitfleet_create(&data.join("fleet"), &torrent, &[]).unwrap();
+    let bitfleet = bin_path("bitfleet").unwrap();
+    let state = tmp.path().join("state");
+
+    let mut cmd = seed_ns.command(&bitfleet);
+    cmd.arg("daemon").arg("--state-dir").arg(&state);
+    cmd.args(["--api-port", "0", "--port", "6881"]);
+    let mut daemon = Proc::spawn("daemon", cmd).unwrap();
+    daemon
+        .wait_for("the API address", TIMEOUT_QUICK, |line| match line {
+            Line::Text(text) if text.starts_with("api: ") => Some(()),
+            _ => None,
+        })
+        .unwrap();
+    let mut add = seed_ns.command(&bitfleet);
+    add.arg("add").arg(&torrent).arg("--out").arg(&data);
+    add.arg("--state-dir").arg(&state);
+    run_ok("bitfleet add", add, TIMEOUT_QUICK).unwrap();
+
+    let out = tmp.path().join("out");
+    let mut cmd = laptop_ns.command(&bitfleet);
+    cmd.arg("get").arg(&torrent).arg("--out").arg(&out);
+    cmd.args(["--port", "6881", "--json"]);
+    let mut laptop = Proc::spawn("laptop", cmd).unwrap();
+    let pieces = laptop.wait_started(TIMEOUT_QUICK).unwrap().pieces;
+    let done = laptop.wait_complete(TIMEOUT_TRANSFER).unwrap();
+    assert_eq!(done.have, pieces);
+    assert!(laptop.wait_exit(TIMEOUT_QUICK).unwrap().success());
+    compare_trees(&data.join("fleet"), &out.join("fleet")).unwrap();
 }

@@ -71,9 +71,8 @@ struct PeerArgs {
     /// Upload cap in bytes/s (suffix K, M or G; 0 for none).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     up_limit: Option<u64>,
-    /// TCP peers only: no WebSocket announces, no WebRTC (browser) peers.
-    #[arg(long)]
-    no_webrtc: bool,
+    #[command(flatten)]
+    discovery: Discovery,
     /// Our LAN (CIDR), whose peers are preferred: pieces one of them holds are not fetched
     /// from farther away. Repeatable; default: the subnets of this machine's interfaces.
     #[arg(
@@ -85,10 +84,6 @@ struct PeerArgs {
     /// Treat every peer alike, near or far.
     #[arg(long)]
     no_local_preference: bool,
-    /// No Local Service Discovery (BEP 14 multicast on the LAN, UDP port 6771; never used
-    /// when --bind is a loopback address).
-    #[arg(long)]
-    no_lsd: bool,
     /// No progress output.
     #[arg(long, conflicts_with = "json")]
     quiet: bool,
@@ -97,24 +92,45 @@ struct PeerArgs {
     json: bool,
 }
 
+/// Ways of meeting peers besides trackers' TCP peers, on unless turned off.
+#[derive(Debug, Clone, Args)]
+struct Discovery {
+    /// TCP peers only: no WebSocket announces, no WebRTC (browser) peers.
+    #[arg(long)]
+    no_webrtc: bool,
+    /// No Local Service Discovery (BEP 14 multicast on the LAN, UDP port 6771; never used
+    /// when --bind is a loopback address).
+    #[arg(long)]
+    no_lsd: bool,
+}
+
+impl Discovery {
+    /// Binds the peer listener on `addr`, with WebRTC unless `--no-webrtc` and Local Service
+    /// Discovery unless `--no-lsd` (never on a loopback listener: tests sharing one host stay
+    /// apart).
+    async fn session(&self, addr: SocketAddr) -> anyhow::Result<Session> {
+        let mut session = Session::bind(addr)
+            .await
+            .with_context(|| format!("binding the peer port {addr}"))?;
+        if !self.no_webrtc {
+            session.enable_webrtc();
+        }
+        if !self.no_lsd && !addr.ip().is_loopback() {
+            session.discover_locally();
+        }
+        Ok(session)
+    }
+}
+
 impl PeerArgs {
     fn listen_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
     }
 
-    /// Binds the peer listener, with WebRTC unless `--no-webrtc` and Local Service Discovery
-    /// unless `--no-lsd` (never on a loopback listener: tests sharing one host stay apart).
+    /// Binds the peer listener, with the ways of meeting peers `--no-webrtc` and `--no-lsd`
+    /// leave on.
     async fn session(&self) -> anyhow::Result<Session> {
-        let mut session = Session::bind(self.listen_addr())
-            .await
-            .with_context(|| format!("binding the peer port {}", self.listen_addr()))?;
-        if !self.no_webrtc {
-            session.enable_webrtc();
-        }
-        if !self.no_lsd && !self.bind.is_loopback() {
-            session.discover_locally();
-        }
-        Ok(session)
+        self.discovery.session(self.listen_addr()).await
     }
 
     fn mode(&self) -> Mode {
@@ -149,8 +165,8 @@ impl PeerArgs {
 }
 
 /// Warnings, except webrtc-rs's: it warns about every connection torn down, which is routine.
-const DEFAULT_LOG: &str = "warn,webrtc=error,webrtc_ice=error,webrtc_sctp=error,\
-                           webrtc_mdns=error,webrtc_data=error,dtls=error";
+const DEFAULT_LOG: &str = "warn,webrtc=error,rtc=error,rtc_ice=error,rtc_sctp=error,\
+                           rtc_mdns=error,rtc_datachannel=error,rtc_dtls=error";
 
 /// Runs the command line; the binary's whole `main`.
 pub fn main() -> ExitCode {

@@ -2,49 +2,59 @@
 //! prefixes frame them, not the messages), writes cut into messages every WebRTC stack accepts,
 //! held back while the channel's send buffer is full.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Weak};
+use std::task::{ready, Context, Poll};
 
-use futures_util::task::AtomicWaker;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use webrtc::data::data_channel::{DataChannel, PollDataChannel};
-use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::peer_connection::PeerConnection;
 
-use super::Slot;
+use super::{Events, Slot};
 
 /// Largest message we send: what every WebRTC stack accepts, whatever it advertises.
 const MAX_MESSAGE: usize = 16 * 1024;
-/// Largest message we take: Chromium's own `max-message-size` (WebTorrent sends what it likes).
-const MAX_INCOMING: usize = 256 * 1024;
-/// Writes wait once this much is buffered unsent …
-const BUFFER_HIGH: usize = 1 << 20;
-/// … until it drains below this (the channel's `bufferedamountlow`).
-const BUFFER_LOW: usize = 64 * 1024;
+/// Sends wait while this much is handed to SCTP and not yet acknowledged.
+pub(super) const BUFFER_HIGH: usize = 1 << 20;
 
-/// An open, detached data channel split into its two directions.
-pub fn split(channel: Arc<DataChannel>, owner: Owner) -> (ChannelReader, ChannelWriter) {
-    let mut reader = PollDataChannel::new(channel.clone());
-    reader.set_read_buf_capacity(MAX_INCOMING);
-    let drained = Arc::new(AtomicWaker::new());
-    channel.set_buffered_amount_low_threshold(BUFFER_LOW);
-    let waker = drained.clone();
-    channel.on_buffered_amount_low(Box::new(move || {
-        waker.wake();
-        Box::pin(async {})
-    }));
+type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// An open data channel split into its two directions.
+pub fn split(channel: Arc<dyn DataChannel>, owner: Owner) -> (ChannelReader, ChannelWriter) {
+    // A failed connection does not end its channel's events by itself: closing it does.
+    let connection = Arc::downgrade(&owner.connection);
+    let events = owner.events.clone();
+    tokio::spawn(close_on_failure(connection, events));
+    let reader = ChannelReader {
+        channel: channel.clone(),
+        next: None,
+        message: BytesMut::new(),
+        ended: false,
+    };
     let writer = ChannelWriter {
-        inner: PollDataChannel::new(channel.clone()),
         channel,
-        drained,
+        sending: None,
         _owner: owner,
     };
-    (ChannelReader { inner: reader }, writer)
+    (reader, writer)
+}
+
+async fn close_on_failure(connection: Weak<dyn PeerConnection>, events: Arc<Events>) {
+    events.failed.notified().await;
+    if let Some(connection) = connection.upgrade() {
+        let _ = connection.close().await;
+    }
 }
 
 pub struct ChannelReader {
-    inner: PollDataChannel,
+    channel: Arc<dyn DataChannel>,
+    next: Option<Pending<Option<DataChannelEvent>>>,
+    /// The rest of the message being read.
+    message: BytesMut,
+    ended: bool,
 }
 
 impl AsyncRead for ChannelReader {
@@ -53,16 +63,44 @@ impl AsyncRead for ChannelReader {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        while self.message.is_empty() && !self.ended {
+            let channel = self.channel.clone();
+            let next = self
+                .next
+                .get_or_insert_with(|| Box::pin(async move { channel.poll().await }));
+            let event = ready!(next.as_mut().poll(cx));
+            self.next = None;
+            match event {
+                Some(DataChannelEvent::OnMessage(message)) => self.message = message.data,
+                Some(DataChannelEvent::OnClose) | None => self.ended = true,
+                Some(_) => {}
+            }
+        }
+        let n = self.message.len().min(buf.remaining());
+        buf.put_slice(&self.message[..n]);
+        self.message.advance(n);
+        Poll::Ready(Ok(()))
     }
 }
 
 /// The sending direction; it owns the peer connection, which closes when the writer is gone.
 pub struct ChannelWriter {
-    inner: PollDataChannel,
-    channel: Arc<DataChannel>,
-    drained: Arc<AtomicWaker>,
+    channel: Arc<dyn DataChannel>,
+    /// The message handed over last, until the channel took it.
+    sending: Option<Pending<webrtc::error::Result<()>>>,
     _owner: Owner,
+}
+
+impl ChannelWriter {
+    /// Waits until the message handed over last is in the channel's send buffer.
+    fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(sending) = &mut self.sending else {
+            return Poll::Ready(Ok(()));
+        };
+        let sent = ready!(sending.as_mut().poll(cx));
+        self.sending = None;
+        Poll::Ready(sent.map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e)))
+    }
 }
 
 impl AsyncWrite for ChannelWriter {
@@ -71,29 +109,39 @@ impl AsyncWrite for ChannelWriter {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.channel.buffered_amount() >= BUFFER_HIGH {
-            self.drained.register(cx.waker());
-            // Checked again: the buffer may have drained before the waker was in place.
-            if self.channel.buffered_amount() >= BUFFER_HIGH {
-                return Poll::Pending;
-            }
+        ready!(self.poll_sent(cx))?;
+        // An empty message is no bytes of the stream: nothing to send.
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
         }
-        let message = buf.len().min(MAX_MESSAGE);
-        Pin::new(&mut self.inner).poll_write(cx, buf.split_at(message).0)
+        let message = BytesMut::from(buf.split_at(buf.len().min(MAX_MESSAGE)).0);
+        let written = message.len();
+        let channel = self.channel.clone();
+        // Taken as written once handed over (as a buffered writer does); the next write or
+        // flush waits for the channel to accept it — that is where a full buffer holds us back.
+        self.sending = Some(Box::pin(async move { channel.send(message).await }));
+        match self.poll_sent(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            _ => Poll::Ready(Ok(written)),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        self.poll_sent(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        ready!(self.poll_sent(cx))?;
+        let channel = self.channel.clone();
+        self.sending = Some(Box::pin(async move { channel.close().await }));
+        self.poll_sent(cx)
     }
 }
 
-/// Closes the peer connection when dropped (webrtc-rs keeps its tasks and sockets until told).
+/// Closes the peer connection when dropped (its driver keeps its sockets until told).
 pub struct Owner {
-    pub connection: Arc<RTCPeerConnection>,
+    pub connection: Arc<dyn PeerConnection>,
+    pub(super) events: Arc<Events>,
     pub _slot: Slot,
 }
 

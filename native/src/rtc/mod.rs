@@ -4,8 +4,9 @@
 
 mod channel;
 mod tracker;
+mod underway;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,16 +14,12 @@ use std::time::Duration;
 use bitfleet_core::tracker::ws::{IceServer, SessionDescription};
 use bitfleet_core::wire::Handshake;
 use bitfleet_core::{InfoHash, PeerId};
-use tokio::sync::oneshot;
-use webrtc::api::setting_engine::SettingEngine;
-use webrtc::api::{APIBuilder, API};
-use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
-use webrtc::data_channel::RTCDataChannel;
-use webrtc::ice_transport::ice_server::RTCIceServer;
-use webrtc::peer_connection::configuration::RTCConfiguration;
-use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
-use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
-use webrtc::peer_connection::RTCPeerConnection;
+use tokio::sync::{oneshot, Notify};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState, RTCSessionDescription,
+};
 
 use channel::Owner;
 pub use channel::{ChannelReader, ChannelWriter};
@@ -37,7 +34,7 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum RtcError {
     #[error(transparent)]
-    WebRtc(#[from] webrtc::Error),
+    WebRtc(#[from] webrtc::error::Error),
     #[error(transparent)]
     Net(#[from] NetError),
     #[error("the data channel did not open")]
@@ -46,42 +43,79 @@ pub enum RtcError {
     WrongKind(&'static str),
 }
 
-/// The process's WebRTC stack, shared by its torrents.
+/// The process's WebRTC settings, shared by its torrents.
 pub struct Rtc {
-    api: API,
+    bind: IpAddr,
 }
 
 impl Rtc {
     /// `bind`: the address the peer listener binds; when it is a specific one, ICE gathers
-    /// candidates on that address only.
+    /// candidates on that address only (a wildcard means every interface of its family but
+    /// loopback and link-local).
     pub fn new(bind: IpAddr) -> Self {
-        let mut settings = SettingEngine::default();
-        // Data channels as plain streams: we frame the bytes ourselves.
-        settings.detach_data_channels();
-        // IPv6 link-local addresses cannot be bound without their interface (webrtc-rs fails
-        // on each, noisily, for every connection).
-        settings.set_ip_filter(Box::new(move |ip| {
-            let link_local = matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local());
-            !link_local && (bind.is_unspecified() || ip == bind)
-        }));
-        Self {
-            api: APIBuilder::new().with_setting_engine(settings).build(),
+        Self { bind }
+    }
+
+    async fn connection(
+        &self,
+        ice: &[IceServer],
+        events: Arc<Events>,
+    ) -> Result<Arc<dyn PeerConnection>, RtcError> {
+        let ice_servers = ice
+            .iter()
+            .map(|server| RTCIceServer {
+                urls: vec![server.urls.clone()],
+                username: server.username.clone().unwrap_or_default(),
+                credential: server.credential.clone().unwrap_or_default(),
+            })
+            .collect();
+        let connection = PeerConnectionBuilder::new()
+            .with_configuration(
+                RTCConfigurationBuilder::new()
+                    .with_ice_servers(ice_servers)
+                    .build(),
+            )
+            .with_handler(events)
+            .with_udp_addrs(vec![SocketAddr::new(self.bind, 0)])
+            // Sends wait while this much is unacknowledged: no unbounded queue.
+            .with_data_channel_send_buffer_limit(channel::BUFFER_HIGH)
+            .build()
+            .await?;
+        Ok(Arc::new(connection))
+    }
+}
+
+/// What a connection tells us: ICE gathering done, the peer's channel, a failure.
+#[derive(Default)]
+struct Events {
+    gathered: Notify,
+    arrived: std::sync::Mutex<Option<oneshot::Sender<Arc<dyn DataChannel>>>>,
+    failed: Notify,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Events {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.notify_one();
         }
     }
 
-    async fn connection(&self, ice: &[IceServer]) -> Result<Arc<RTCPeerConnection>, RtcError> {
-        let config = RTCConfiguration {
-            ice_servers: ice
-                .iter()
-                .map(|server| RTCIceServer {
-                    urls: vec![server.urls.clone()],
-                    username: server.username.clone().unwrap_or_default(),
-                    credential: server.credential.clone().unwrap_or_default(),
-                })
-                .collect(),
-            ..RTCConfiguration::default()
-        };
-        Ok(Arc::new(self.api.new_peer_connection(config).await?))
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        if matches!(
+            state,
+            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+        ) {
+            self.failed.notify_one();
+        }
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        // The peer's first channel is the wire; WebTorrent opens only one.
+        let arrived = self.arrived.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(arrived) = arrived {
+            let _ = arrived.send(channel);
+        }
     }
 }
 
@@ -121,30 +155,31 @@ pub struct RtcPeer {
 /// A connection we offer: created with its data channel, the offer gathered.
 pub struct Offering {
     owner: Owner,
-    opened: oneshot::Receiver<Arc<RTCDataChannel>>,
+    channel: Arc<dyn DataChannel>,
     pub offer: SessionDescription,
 }
 
 impl Offering {
     pub async fn new(rtc: &Rtc, ice: &[IceServer], slot: Slot) -> Result<Self, RtcError> {
-        let connection = rtc.connection(ice).await?;
+        let events = Arc::new(Events::default());
+        let connection = rtc.connection(ice, events.clone()).await?;
         let owner = Owner {
             connection: connection.clone(),
+            events,
             _slot: slot,
         };
         let init = RTCDataChannelInit {
-            ordered: Some(true),
+            ordered: true,
             ..RTCDataChannelInit::default()
         };
         let channel = connection
             .create_data_channel("bitfleet", Some(init))
             .await?;
-        let opened = when_open(channel);
         let offer = connection.create_offer(None).await?;
-        let offer = gathered(&connection, offer).await?;
+        let offer = gathered(&owner, offer).await?;
         Ok(Self {
             owner,
-            opened,
+            channel,
             offer,
         })
     }
@@ -163,14 +198,14 @@ impl Offering {
             .connection
             .set_remote_description(RTCSessionDescription::answer(answer.sdp)?)
             .await?;
-        open(self.owner, self.opened, info_hash, peer_id, true).await
+        open(self.owner, self.channel, info_hash, peer_id, true).await
     }
 }
 
 /// A connection answering a peer's offer: the answer to send back, and the connection's bring-up.
 pub struct Answering {
     owner: Owner,
-    opened: oneshot::Receiver<Arc<RTCDataChannel>>,
+    arrived: oneshot::Receiver<Arc<dyn DataChannel>>,
     pub answer: SessionDescription,
 }
 
@@ -184,62 +219,44 @@ impl Answering {
         if offer.kind != "offer" {
             return Err(RtcError::WrongKind("offer"));
         }
-        let connection = rtc.connection(ice).await?;
+        let (arrives, arrived) = oneshot::channel();
+        let events = Arc::new(Events {
+            arrived: std::sync::Mutex::new(Some(arrives)),
+            ..Events::default()
+        });
+        let connection = rtc.connection(ice, events.clone()).await?;
         let owner = Owner {
             connection: connection.clone(),
+            events,
             _slot: slot,
         };
-        let (arrived, opened) = oneshot::channel();
-        let mut arrived = Some(arrived);
-        connection.on_data_channel(Box::new(move |channel| {
-            // The peer's first channel is the wire; WebTorrent opens only one.
-            if let Some(arrived) = arrived.take() {
-                let open = when_open(channel);
-                tokio::spawn(async move {
-                    if let Ok(channel) = open.await {
-                        let _ = arrived.send(channel);
-                    }
-                });
-            }
-            Box::pin(async {})
-        }));
         connection
             .set_remote_description(RTCSessionDescription::offer(offer.sdp)?)
             .await?;
         let answer = connection.create_answer(None).await?;
-        let answer = gathered(&connection, answer).await?;
+        let answer = gathered(&owner, answer).await?;
         Ok(Self {
             owner,
-            opened,
+            arrived,
             answer,
         })
     }
 
     pub async fn complete(self, info_hash: InfoHash, peer_id: PeerId) -> Result<RtcPeer, RtcError> {
-        open(self.owner, self.opened, info_hash, peer_id, false).await
+        let channel = self.arrived.await.map_err(|_| RtcError::NotOpened)?;
+        open(self.owner, channel, info_hash, peer_id, false).await
     }
-}
-
-/// Resolves with the channel once it is open.
-fn when_open(channel: Arc<RTCDataChannel>) -> oneshot::Receiver<Arc<RTCDataChannel>> {
-    let (opened, when) = oneshot::channel();
-    let open = channel.clone();
-    channel.on_open(Box::new(move || {
-        let _ = opened.send(open);
-        Box::pin(async {})
-    }));
-    when
 }
 
 /// Sets our description and waits for ICE gathering, so it carries every candidate.
 async fn gathered(
-    connection: &RTCPeerConnection,
+    owner: &Owner,
     description: RTCSessionDescription,
 ) -> Result<SessionDescription, RtcError> {
-    let mut complete = connection.gathering_complete_promise().await;
-    connection.set_local_description(description).await?;
-    let _ = tokio::time::timeout(GATHER_TIMEOUT, complete.recv()).await;
-    let local = connection
+    owner.connection.set_local_description(description).await?;
+    let _ = tokio::time::timeout(GATHER_TIMEOUT, owner.events.gathered.notified()).await;
+    let local = owner
+        .connection
         .local_description()
         .await
         .ok_or(RtcError::NotOpened)?;
@@ -249,32 +266,22 @@ async fn gathered(
     })
 }
 
-/// Waits for the data channel, then exchanges handshakes over it (both sides send theirs at
-/// once, as WebTorrent does).
+/// Waits for the data channel to open, then exchanges handshakes over it (both sides send
+/// theirs at once, as WebTorrent does).
 async fn open(
     owner: Owner,
-    opened: oneshot::Receiver<Arc<RTCDataChannel>>,
+    channel: Arc<dyn DataChannel>,
     info_hash: InfoHash,
     peer_id: PeerId,
     outgoing: bool,
 ) -> Result<RtcPeer, RtcError> {
-    let channel = opened.await.map_err(|_| RtcError::NotOpened)?;
-    let channel = channel.detach().await?;
-    // A failed or closed connection ends the channel, so its reader sees the end.
-    let closing = channel.clone();
-    owner
-        .connection
-        .on_peer_connection_state_change(Box::new(move |state| {
-            let closing = closing.clone();
-            Box::pin(async move {
-                if matches!(
-                    state,
-                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
-                ) {
-                    let _ = closing.close().await;
-                }
-            })
-        }));
+    loop {
+        match channel.poll().await {
+            Some(DataChannelEvent::OnOpen) => break,
+            Some(_) => {}
+            None => return Err(RtcError::NotOpened),
+        }
+    }
     let (mut reader, mut writer) = channel::split(channel, owner);
     net::write_handshake(&mut writer, &Handshake::new(info_hash, peer_id)).await?;
     let handshake = net::read_handshake(&mut reader).await?;

@@ -16,13 +16,14 @@ use bitfleet_core::{InfoHash, PeerId};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::session::clock::sleep_until;
 
+use super::underway::{Underway, Verdict};
 use super::{Answering, Offering, Rtc, RtcError, RtcPeer, Slots};
 
 /// Offers per announce, as WebTorrent makes them.
@@ -87,6 +88,7 @@ impl RtcAnnouncer {
             slots: Slots::default(),
             ws: None,
             offers: HashMap::new(),
+            underway: Underway::new(peer_id),
             jobs: JoinSet::new(),
             connecting: JoinSet::new(),
             left: None,
@@ -123,6 +125,13 @@ enum Job {
     Failed(RtcError),
 }
 
+/// One of our offers waiting for its answer: where to hand it, and the task bringing the
+/// connection up once it has.
+struct Waiting {
+    answer: oneshot::Sender<SessionDescription>,
+    task: AbortHandle,
+}
+
 struct Client<E> {
     rtc: Arc<Rtc>,
     url: String,
@@ -133,7 +142,9 @@ struct Client<E> {
     slots: Slots,
     ws: Option<Socket>,
     /// Our offers waiting for an answer; a sender is closed once its offer expired.
-    offers: HashMap<OfferId, oneshot::Sender<(PeerId, SessionDescription)>>,
+    offers: HashMap<OfferId, Waiting>,
+    /// Connections being set up, by peer: one per peer, the same one at both ends.
+    underway: Underway,
     jobs: JoinSet<Job>,
     /// Connections between their answer and the handshake; aborted with the client.
     connecting: JoinSet<()>,
@@ -165,8 +176,19 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
                         self.announce(None, left).await;
                     }
                 }
-                Some(Ok(job)) = self.jobs.join_next() => self.job_done(job).await,
-                Some(_) = self.connecting.join_next() => {}
+                Some(done) = self.jobs.join_next_with_id() => {
+                    let id = match done {
+                        Ok((id, job)) => {
+                            self.job_done(job).await;
+                            id
+                        }
+                        Err(e) => e.id(),
+                    };
+                    self.underway.ended(id);
+                }
+                Some(done) = self.connecting.join_next_with_id() => {
+                    self.underway.ended(done.map_or_else(|e| e.id(), |(id, ())| id));
+                }
             }
         }
         if let Some(mut ws) = self.ws.take() {
@@ -176,7 +198,7 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
 
     async fn announce(&mut self, event: Option<AnnounceEvent>, left: u64) {
         self.left = (event != Some(AnnounceEvent::Stopped)).then_some(left);
-        self.offers.retain(|_, waiting| !waiting.is_closed());
+        self.offers.retain(|_, waiting| !waiting.answer.is_closed());
         // Offers hold sockets for 50 s: none for a tracker that is not there.
         if self.ws.is_none() {
             self.ws = connect(&self.url).await;
@@ -237,7 +259,8 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
                 if self.send(ClientMessage::Announce(reply)).await {
                     let (info_hash, peer_id) = (self.info_hash, self.peer_id);
                     let up = answering.complete(info_hash, peer_id);
-                    self.bring_up(up);
+                    let task = self.bring_up(up);
+                    self.underway.handed_over(to, task);
                 }
             }
             Job::Failed(e) => tracing::debug!(error = %e, "answering an offer failed"),
@@ -258,12 +281,13 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
                 offer: offering.offer.clone(),
             });
             let (answered, answer) = oneshot::channel();
-            self.offers.insert(offer_id, answered);
             let (info_hash, peer_id) = (self.info_hash, self.peer_id);
-            self.bring_up(async move {
-                let (_, answer) = answer.await.map_err(|_| RtcError::NotOpened)?;
+            let task = self.bring_up(async move {
+                let answer = answer.await.map_err(|_| RtcError::NotOpened)?;
                 offering.complete(answer, info_hash, peer_id).await
             });
+            let answer = answered;
+            self.offers.insert(offer_id, Waiting { answer, task });
         }
         let announce = WsAnnounce {
             info_hash: self.info_hash,
@@ -281,7 +305,7 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
     fn bring_up(
         &mut self,
         up: impl std::future::Future<Output = Result<RtcPeer, RtcError>> + Send + 'static,
-    ) {
+    ) -> AbortHandle {
         let peers = self.peers.clone();
         self.connecting.spawn(async move {
             match tokio::time::timeout(SIGNALING_TIMEOUT, up).await {
@@ -292,7 +316,7 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
                 Ok(Err(e)) => tracing::debug!(error = %e, "WebRTC connection failed"),
                 Err(_) => tracing::debug!("WebRTC signaling timed out"),
             }
-        });
+        })
     }
 
     async fn tracker_message(&mut self, message: Option<String>) {
@@ -314,17 +338,24 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
                 if self.slots.in_use() >= MAX_CONNECTIONS {
                     return;
                 }
-                let (rtc, ice, slot) = (self.rtc.clone(), self.ice.clone(), self.slots.take());
-                self.jobs.spawn(async move {
-                    match Answering::new(&rtc, &ice, offer, slot).await {
-                        Ok(answering) => Job::Answered {
-                            to: peer_id,
-                            offer_id,
-                            answering,
-                        },
-                        Err(e) => Job::Failed(e),
-                    }
+                let (rtc, ice, slots) = (self.rtc.clone(), self.ice.clone(), &self.slots);
+                let jobs = &mut self.jobs;
+                let verdict = self.underway.offer(peer_id, || {
+                    let slot = slots.take();
+                    jobs.spawn(async move {
+                        match Answering::new(&rtc, &ice, offer, slot).await {
+                            Ok(answering) => Job::Answered {
+                                to: peer_id,
+                                offer_id,
+                                answering,
+                            },
+                            Err(e) => Job::Failed(e),
+                        }
+                    })
                 });
+                if verdict == Verdict::Drop {
+                    tracing::debug!(%peer_id, "offer dropped: our own connection to that peer stays");
+                }
             }
             Ok(TrackerMessage::Answer {
                 info_hash,
@@ -332,8 +363,14 @@ impl<E: From<RtcPeer> + Send + 'static> Client<E> {
                 offer_id,
                 answer,
             }) if info_hash == self.info_hash => {
-                if let Some(waiting) = self.offers.remove(&offer_id) {
-                    let _ = waiting.send((peer_id, answer));
+                let Some(waiting) = self.offers.remove(&offer_id) else {
+                    return;
+                };
+                match self.underway.answer(peer_id, waiting.task.clone()) {
+                    Verdict::Proceed => {
+                        let _ = waiting.answer.send(answer);
+                    }
+                    Verdict::Drop => waiting.task.abort(),
                 }
             }
             Ok(TrackerMessage::Failure { reason, .. }) => {

@@ -19,8 +19,7 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
-use super::{rate::parse_rate, swarm};
-use crate::session::Session;
+use super::{rate::parse_rate, swarm, Discovery};
 use protocol::{Endpoint, LimitsSpec};
 use state::StateDir;
 use torrents::Torrents;
@@ -68,6 +67,8 @@ pub struct DaemonArgs {
     /// Global download cap, like --up-limit.
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     down_limit: Option<u64>,
+    #[command(flatten)]
+    discovery: Discovery,
 }
 
 pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
@@ -82,9 +83,7 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding the API on {api_addr}"))?;
     let api_addr = listener.local_addr()?;
     let peers = SocketAddr::new(args.bind, args.port);
-    let session = Session::bind(peers)
-        .await
-        .with_context(|| format!("binding the peer port {peers}"))?;
+    let session = args.discovery.session(peers).await?;
     let peer_port = session.port();
 
     let torrents = Arc::new(Mutex::new(Torrents::new(session, state_dir.clone())));
