@@ -189,6 +189,14 @@ impl Driver {
             .any(|conn| conn.remote_id.as_ref() == Some(peer_id))
     }
 
+    /// The connection they offered us, while one is open.
+    pub(super) fn incoming_from(&self, peer_id: &PeerId) -> Option<PeerKey> {
+        self.conns
+            .iter()
+            .find(|(_, conn)| !conn.outgoing && conn.remote_id.as_ref() == Some(peer_id))
+            .map(|(key, _)| *key)
+    }
+
     /// A new connection; the offering side creates the data channel, the answering side gets
     /// it from the offer.
     pub(super) fn new_conn(&mut self, outgoing: bool) -> Option<(PeerKey, RtcPeerConnection)> {

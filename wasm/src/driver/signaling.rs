@@ -377,8 +377,18 @@ impl Driver {
             return;
         };
         let now = js::now();
-        if peer_id == self.page.peer_id || self.knows_peer(&peer_id) {
+        if peer_id == self.page.peer_id {
             return self.close(key, now);
+        }
+        if self.knows_peer(&peer_id) {
+            // Our offers crossed: each side answered the other's. Both ends keep the connection
+            // the same rule picks, or each would drop its own and none would be left.
+            match self.incoming_from(&peer_id) {
+                Some(theirs) if self.page.peer_id.keeps_own_connection_to(&peer_id) => {
+                    self.close(theirs, now)
+                }
+                _ => return self.close(key, now),
+            }
         }
         let Some(conn) = self.conns.get_mut(&key) else {
             return;
