@@ -13,6 +13,7 @@ mod announce;
 mod choker;
 mod discovery;
 mod fetch;
+mod inspect;
 mod locality;
 mod messages;
 mod peer;
@@ -33,6 +34,7 @@ use crate::wire::BlockRef;
 use crate::PeerId;
 
 pub use fetch::MetadataFetch;
+pub use inspect::{PartialSnapshot, PeerSnapshot};
 pub use torrent::Torrent;
 pub use web_seed::{piece_ranges, WebSeedId, WebSeedRange};
 

@@ -583,6 +583,12 @@ impl Torrent {
     pub fn have(&self) -> &Bitfield {
         self.picker.have()
     }
+    /// When the next announce is due; `None` while one is under way or once stopped.
+    pub fn next_announce(&self) -> Option<Instant> {
+        self.running
+            .then(|| self.discovery.next_announce())
+            .flatten()
+    }
     pub(super) fn is_running(&self) -> bool {
         self.running
     }
