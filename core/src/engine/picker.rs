@@ -288,6 +288,12 @@ impl Picker {
             .collect()
     }
 
+    /// Something outside the picker changed what peers may be asked for: picks that found
+    /// nothing are worth trying again.
+    pub fn wake(&mut self) {
+        self.epoch += 1;
+    }
+
     /// A peer on parole is gone or stalled: the pieces it owned are open to everybody again.
     pub fn disown(&mut self, peer: PeerKey) {
         self.epoch += 1;

@@ -476,6 +476,7 @@ impl Torrent {
                 self.send(key, &Message::KeepAlive, now);
             }
         }
+        self.notice_stalled_colleagues(now);
         if now >= self.next_rechoke {
             self.next_rechoke = now + self.config.rechoke_interval;
             if now >= self.next_optimistic {

@@ -799,4 +799,5 @@ fn stretch_timers(config: &mut Config, scale: f64) {
     config.snub_timeout = stretch(config.snub_timeout);
     config.rechoke_interval = stretch(config.rechoke_interval);
     config.optimistic_interval = stretch(config.optimistic_interval);
+    config.colleagues_stall_timeout = stretch(config.colleagues_stall_timeout);
 }
