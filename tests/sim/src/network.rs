@@ -101,6 +101,10 @@ impl Network {
         self.trickle_steps = steps;
     }
 
+    pub fn capacity(&self, r: ResourceId) -> f64 {
+        self.resources[r.0 as usize].capacity
+    }
+
     pub fn carried(&self, r: ResourceId) -> f64 {
         self.resources[r.0 as usize].carried
     }

@@ -132,6 +132,8 @@ pub struct Simulation {
     next_field_host: u32,
     step: u64,
     logged_tick: u64,
+    /// Bytes all uplinks had carried at the last progress line.
+    carried_at_log: f64,
     dt: Duration,
     zeros: Bytes,
 }
@@ -218,6 +220,7 @@ impl Simulation {
             next_field_host: 0,
             step: 0,
             logged_tick: 0,
+            carried_at_log: 0.0,
             zeros: Bytes::from(vec![0u8; MAX_BLOCK_SIZE as usize]),
             layout,
         })
@@ -358,7 +361,26 @@ impl Simulation {
             .count();
         let minutes = tick * 10;
         let active = !self.net.is_idle();
-        tracing::info!(minutes, done, step = self.step, active, "simulated");
+        // How much of the laptops' and seeds' upload capacity the last ten minutes used: the
+        // bound assumes nearly all of it, all the time.
+        let (carried, capacity) = self
+            .hosts
+            .iter()
+            .map(|h| (self.net.carried(h.up), self.net.capacity(h.up)))
+            .fold((0.0, 0.0), |(a, b), (c, d)| (a + c, b + d));
+        let upload_used = format!(
+            "{:.0} %",
+            (carried - self.carried_at_log) / (capacity * 600.0) * 100.0
+        );
+        self.carried_at_log = carried;
+        tracing::info!(
+            minutes,
+            done,
+            step = self.step,
+            active,
+            upload_used,
+            "simulated"
+        );
     }
 
     fn next_step(&self) -> u64 {
