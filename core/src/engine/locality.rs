@@ -11,16 +11,11 @@
 //! making progress is left to finish its share, or the tail of every download would cross
 //! the WAN twice.
 
-use std::time::Duration;
-
 use crate::{Bitfield, Instant, PeerId};
 
 use super::peer::Holding;
 use super::torrent::Torrent;
 use super::PeerKey;
-
-/// How long colleagues may go without a new piece before we fetch their shares ourselves.
-const COLLEAGUES_STALLED: Duration = Duration::from_secs(10);
 
 /// Our share of the pieces, remembered for the colleagues it was computed among: it changes
 /// only when one comes or goes, and hashing every piece on every request would not scale.
@@ -28,6 +23,8 @@ const COLLEAGUES_STALLED: Duration = Duration::from_secs(10);
 pub(super) struct ShareCache {
     colleagues: Vec<PeerId>,
     ours: Option<Bitfield>,
+    /// Colleagues were stalled at the last tick.
+    stalled_seen: bool,
 }
 
 impl Torrent {
@@ -64,8 +61,7 @@ impl Torrent {
         let mut held = held_locally.clone();
         or_into(&mut held, self.picker.have().as_bytes());
         let share_done = ours.iter().zip(&held).all(|(o, h)| o & !h == 0);
-        let stalled = now.saturating_since(self.local_gain) >= COLLEAGUES_STALLED;
-        let open_to_all = share_done && stalled;
+        let open_to_all = share_done && self.colleagues_stalled(now);
         let wanted: Vec<u8> = theirs
             .as_bytes()
             .iter()
@@ -74,6 +70,23 @@ impl Torrent {
             .map(|((t, l), o)| t & !l & if open_to_all { 0xff } else { *o })
             .collect();
         Bitfield::from_bytes(&wanted, pieces).ok()
+    }
+
+    /// No colleague has gained a piece for `Config::colleagues_stall_timeout`.
+    fn colleagues_stalled(&self, now: Instant) -> bool {
+        now.saturating_since(self.local_gain) >= self.config.colleagues_stall_timeout
+    }
+
+    /// Called every tick: when colleagues have just stalled, peers whose last pick found
+    /// nothing (all they had was colleagues' shares) are worth asking again. Nothing else
+    /// happens at that moment — no piece, no choke — so without this the request sweeps
+    /// would skip them until some unrelated event.
+    pub(super) fn notice_stalled_colleagues(&mut self, now: Instant) {
+        let stalled = self.colleagues_stalled(now);
+        if stalled && !self.shares.stalled_seen {
+            self.picker.wake();
+        }
+        self.shares.stalled_seen = stalled;
     }
 
     /// The bytes of our share among `colleagues` (us included), from the cache when they are

@@ -13,6 +13,7 @@ mod announce;
 mod choker;
 mod discovery;
 mod fetch;
+mod inspect;
 mod locality;
 mod messages;
 mod peer;
@@ -33,6 +34,7 @@ use crate::wire::BlockRef;
 use crate::PeerId;
 
 pub use fetch::MetadataFetch;
+pub use inspect::{PartialSnapshot, PeerSnapshot};
 pub use torrent::Torrent;
 pub use web_seed::{piece_ranges, WebSeedId, WebSeedRange};
 
@@ -71,6 +73,9 @@ pub struct Config {
     pub optimistic_interval: Duration,
     /// A peer that sent nothing we asked for this long is snubbed.
     pub snub_timeout: Duration,
+    /// With local peers (see `local_networks`): once our share of the WAN fetches is in and no
+    /// colleague has gained a piece for this long, their shares are open to us too.
+    pub colleagues_stall_timeout: Duration,
     /// Upload cap in bytes/s; `None` is unlimited.
     pub upload_limit: Option<u64>,
     /// Download cap in bytes/s; `None` is unlimited.
@@ -116,6 +121,7 @@ impl Config {
             rechoke_interval: Duration::from_secs(10),
             optimistic_interval: Duration::from_secs(30),
             snub_timeout: Duration::from_secs(30),
+            colleagues_stall_timeout: Duration::from_secs(10),
             upload_limit: None,
             download_limit: None,
             budget: None,

@@ -36,6 +36,10 @@ pub(crate) struct Peer {
 
     pub am_choking: bool,
     pub am_interested: bool,
+    /// A remote peer all of whose pieces we lack are held by colleagues or are theirs to bring
+    /// in (see `locality`): we say we are not interested, so it gives its upload slot to
+    /// someone who will use it, until it offers something we would take from it.
+    pub held_back: bool,
     pub peer_choking: bool,
     pub peer_interested: bool,
 
@@ -85,6 +89,7 @@ impl Peer {
             interesting: 0,
             am_choking: true,
             am_interested: false,
+            held_back: false,
             peer_choking: true,
             peer_interested: false,
             outstanding: VecDeque::new(),

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::wire::{BlockRef, BLOCK_SIZE};
 use crate::Bitfield;
 
-use super::{PeerKey, PieceOrder};
+use super::{PartialSnapshot, PeerKey, PieceOrder};
 
 /// Pieces fetched in random order before switching to rarest-first: a newcomer needs complete
 /// pieces quickly to have something to trade.
@@ -270,6 +270,28 @@ impl Picker {
                 }
             }
         }
+    }
+
+    /// How the blocks of each piece being downloaded stand (diagnostics).
+    pub fn partial_snapshots(&self) -> Vec<PartialSnapshot> {
+        let count = |partial: &Partial, f: fn(&BlockState) -> bool| {
+            partial.blocks.iter().filter(|b| f(b)).count() as u32
+        };
+        self.partials
+            .iter()
+            .map(|(piece, partial)| PartialSnapshot {
+                piece: *piece,
+                free: partial.free,
+                requested: count(partial, |b| matches!(b, BlockState::Requested(_))),
+                received: partial.received,
+            })
+            .collect()
+    }
+
+    /// Something outside the picker changed what peers may be asked for: picks that found
+    /// nothing are worth trying again.
+    pub fn wake(&mut self) {
+        self.epoch += 1;
     }
 
     /// A peer on parole is gone or stalled: the pieces it owned are open to everybody again.

@@ -476,6 +476,7 @@ impl Torrent {
                 self.send(key, &Message::KeepAlive, now);
             }
         }
+        self.notice_stalled_colleagues(now);
         if now >= self.next_rechoke {
             self.next_rechoke = now + self.config.rechoke_interval;
             if now >= self.next_optimistic {
@@ -582,6 +583,12 @@ impl Torrent {
 
     pub fn have(&self) -> &Bitfield {
         self.picker.have()
+    }
+    /// When the next announce is due; `None` while one is under way or once stopped.
+    pub fn next_announce(&self) -> Option<Instant> {
+        self.running
+            .then(|| self.discovery.next_announce())
+            .flatten()
     }
     pub(super) fn is_running(&self) -> bool {
         self.running

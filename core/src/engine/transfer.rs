@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::wire::{BlockRef, Message, BLOCK_SIZE};
-use crate::Instant;
+use crate::{Bitfield, Instant};
 
 use super::choker::{choose_unchoked, pick_optimistic, Candidate};
 use super::peer::Holding;
@@ -22,7 +22,7 @@ impl Torrent {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let want = peer.interesting > 0 && !complete;
+        let want = peer.interesting > 0 && !complete && !peer.held_back;
         if want != peer.am_interested {
             peer.am_interested = want;
             let msg = if want {
@@ -57,7 +57,8 @@ impl Torrent {
         let Some(peer) = self.peers.get(&key) else {
             return;
         };
-        if peer.peer_choking || !peer.am_interested {
+        // A peer held back is looked at again whenever a pick could find something new.
+        if !peer.held_back && (peer.peer_choking || !peer.am_interested) {
             return;
         }
         let budget = self.download_throttle.available(now) / BLOCK_SIZE as u64;
@@ -65,18 +66,24 @@ impl Torrent {
             .queue_depth(now)
             .saturating_sub(peer.outstanding.len())
             .min(usize::try_from(budget).unwrap_or(usize::MAX));
-        if want == 0 {
+        if want == 0 && !peer.held_back {
             return;
         }
-        let mut blocks = Vec::with_capacity(want);
         let from_remote = if peer.local {
             None
         } else {
             self.wanted_from_remote(key, now)
         };
+        if self.hold_back_if_useless(key, from_remote.as_ref(), now) {
+            return;
+        }
         let Some(peer) = self.peers.get(&key) else {
             return;
         };
+        if peer.peer_choking || !peer.am_interested || want == 0 {
+            return;
+        }
+        let mut blocks = Vec::with_capacity(want);
         let has = match (&from_remote, &peer.holding) {
             (Some(bits), _) => Some(bits),
             (None, Holding::All) => None,
@@ -105,6 +112,33 @@ impl Torrent {
         if !buf.is_empty() {
             self.send_bytes(key, Bytes::from(buf), now);
         }
+    }
+
+    /// Whether a remote peer is held back: `wanted` (what locality lets us take from it) holds
+    /// nothing we lack. Tells it so when that changes; a held-back peer is skipped by request
+    /// sweeps until the picker or the peer set changes, like a peer whose pick found nothing.
+    fn hold_back_if_useless(
+        &mut self,
+        key: PeerKey,
+        wanted: Option<&Bitfield>,
+        now: Instant,
+    ) -> bool {
+        let useless = wanted.is_some_and(|bits| {
+            let have = self.picker.have().as_bytes();
+            !bits.as_bytes().iter().zip(have).any(|(w, h)| w & !h != 0)
+        });
+        let unchanged = (self.picker.epoch(), self.peers.len());
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return true;
+        };
+        if useless {
+            peer.nothing_to_pick = Some(unchanged);
+        }
+        if peer.held_back != useless {
+            peer.held_back = useless;
+            self.update_interest(key, now);
+        }
+        useless
     }
 
     /// Starts storage reads for peers' requests, round robin, within the upload cap and each

@@ -3,6 +3,7 @@
 //! behind shaped WAN links and latency — on a virtual clock, so a 10 TB company roll-out runs
 //! in minutes and the same scenario and seed always give the same result, bit for bit.
 
+mod diagnose;
 pub mod network;
 pub mod plot;
 pub mod report;
@@ -21,6 +22,10 @@ use swarm::{Outcome, Simulation};
 pub struct Variant {
     pub sites: Option<bool>,
     pub piece_order: Option<PieceOrder>,
+    /// Cuts the run short of the scenario's own time limit.
+    pub time_limit: Option<std::time::Duration>,
+    /// At the time limit, report why each unfinished peer is not done (`Outcome::stalled`).
+    pub dump_stalled: bool,
 }
 
 /// Expands the scenario at `scale` and runs it with `seed`.
@@ -37,6 +42,9 @@ pub fn simulate(
     if let Some(order) = variant.piece_order {
         layout.piece_order = order;
     }
-    let outcome = Simulation::new(layout.clone(), seed)?.run();
+    if let Some(limit) = variant.time_limit {
+        layout.time_limit = limit;
+    }
+    let outcome = Simulation::new(layout.clone(), seed)?.run(variant.dump_stalled);
     Ok((layout, outcome))
 }

@@ -38,6 +38,12 @@ enum Command {
         /// Writes the completion-over-time plot (SVG).
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Stops at this virtual time ("6h") instead of the scenario's time limit.
+        #[arg(long, value_parser = parse_time_limit)]
+        time_limit: Option<std::time::Duration>,
+        /// At the time limit, reports on stderr why each unfinished peer is not done.
+        #[arg(long)]
+        dump_stalled: bool,
     },
 }
 
@@ -72,6 +78,10 @@ fn parse_scale(text: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_time_limit(text: &str) -> Result<std::time::Duration, String> {
+    bitfleet_sim::units::parse_duration(text).map_err(|e| e.to_string())
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -87,6 +97,8 @@ fn main() -> anyhow::Result<()> {
         scale,
         piece_order,
         plot,
+        time_limit,
+        dump_stalled,
     } = Cli::parse().command;
     let loaded = Scenario::load(&scenario)?;
     let seed = seed.unwrap_or(loaded.seed);
@@ -119,7 +131,12 @@ fn main() -> anyhow::Result<()> {
                 let loaded = &loaded;
                 scope.spawn(move || {
                     let started = WallClock::now();
-                    let variant = Variant { sites, piece_order };
+                    let variant = Variant {
+                        sites,
+                        piece_order,
+                        time_limit,
+                        dump_stalled,
+                    };
                     let (layout, outcome) = simulate(loaded, scale, seed, variant)?;
                     let summary = Summary::new(&layout, &outcome);
                     let wall = started.elapsed().as_secs_f64();
@@ -144,6 +161,11 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     print!("{}", render(&runs));
+    for run in &runs {
+        if let Some(stalled) = &run.outcome.stalled {
+            eprintln!("{} — {stalled}", run.label);
+        }
+    }
     if let Some(path) = plot {
         let Some(first) = runs.first() else {
             bail!("nothing ran");

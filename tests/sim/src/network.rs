@@ -6,7 +6,9 @@
 //! out max-min fairly among the flows crossing it that have bytes queued (progressive filling,
 //! a few rounds: a flow held back elsewhere leaves its share to the others). A flow's bytes
 //! leave in order; a unit (one `Action::Send`) counts as sent when its last byte left, and
-//! arrives after the path's latency, rounded up to whole steps.
+//! arrives after the path's latency, rounded up to whole steps. A unit still in progress after
+//! the trickle interval is handed over in part (TCP delivers bytes as they come): a slow flow
+//! must not look dead to the receiver's idle timeout.
 
 use std::collections::VecDeque;
 
@@ -41,6 +43,10 @@ struct Flow {
     units: VecDeque<Bytes>,
     /// Bytes of the front unit already sent.
     front_sent: usize,
+    /// Bytes of the front unit already handed over (a trickle).
+    front_delivered: usize,
+    /// Step of the last hand-over.
+    delivered_at: u64,
     queued: u64,
     /// Fractional bytes earned but not yet sendable.
     credit: f64,
@@ -56,7 +62,8 @@ impl Flow {
 /// What one flow got done in a step.
 pub struct Sent {
     pub flow: FlowId,
-    /// Units whose last byte left this step, in order.
+    /// Units (or what is left of them) whose last byte left this step, in order, then
+    /// possibly the part of the next one sent so far (a trickle).
     pub units: Vec<Bytes>,
     pub latency_steps: u64,
 }
@@ -67,6 +74,11 @@ pub struct Network {
     flows: Vec<Option<Flow>>,
     free: Vec<u32>,
     active: Vec<FlowId>,
+    /// Steps so far.
+    steps: u64,
+    /// A unit in progress for this many steps since the flow's last hand-over is handed over
+    /// in part; 0: never.
+    trickle_steps: u64,
     // Scratch.
     allocation: Vec<f64>,
     open: Vec<usize>,
@@ -84,6 +96,15 @@ impl Network {
         ResourceId(self.resources.len() as u32 - 1)
     }
 
+    /// Hands a unit in progress over in part after `steps` steps without a hand-over.
+    pub fn set_trickle(&mut self, steps: u64) {
+        self.trickle_steps = steps;
+    }
+
+    pub fn capacity(&self, r: ResourceId) -> f64 {
+        self.resources[r.0 as usize].capacity
+    }
+
     pub fn carried(&self, r: ResourceId) -> f64 {
         self.resources[r.0 as usize].carried
     }
@@ -97,6 +118,8 @@ impl Network {
             latency_steps,
             units: VecDeque::new(),
             front_sent: 0,
+            front_delivered: 0,
+            delivered_at: self.steps,
             queued: 0,
             credit: 0.0,
             active: false,
@@ -148,6 +171,7 @@ impl Network {
             r.remaining = r.capacity * dt;
         }
         self.fill();
+        self.steps += 1;
         for (i, &id) in self.active.iter().enumerate() {
             let Some(flow) = self.flows[id.0 as usize].as_mut() else {
                 continue;
@@ -172,8 +196,21 @@ impl Network {
                     break;
                 }
                 left -= rest;
+                let delivered = std::mem::take(&mut flow.front_delivered);
                 flow.front_sent = 0;
-                units.extend(flow.units.pop_front());
+                units.extend(flow.units.pop_front().map(|u| u.slice(delivered..)));
+            }
+            let trickle_due = self.trickle_steps > 0
+                && self.steps - flow.delivered_at >= self.trickle_steps
+                && flow.front_sent > flow.front_delivered;
+            if trickle_due {
+                if let Some(front) = flow.units.front() {
+                    units.push(front.slice(flow.front_delivered..flow.front_sent));
+                    flow.front_delivered = flow.front_sent;
+                }
+            }
+            if !units.is_empty() {
+                flow.delivered_at = self.steps;
             }
             if flow.queued == 0 {
                 flow.credit = 0.0;
@@ -299,6 +336,29 @@ mod tests {
         assert_eq!(sent_bytes(&out, a), 1200);
         assert_eq!(sent_bytes(&out, b), 1200);
         assert!((net.carried(up) - 3000.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn a_slow_unit_trickles_out_in_parts_that_add_up() {
+        let mut net = Network::default();
+        net.set_trickle(3);
+        let link = net.add_resource(10.0);
+        let f = net.open(&[link], 1);
+        let unit: Vec<u8> = (0..45).collect();
+        net.push(f, Bytes::from(unit.clone()));
+        let mut got = Vec::new();
+        let mut steps_with_data = Vec::new();
+        for step in 1..=5 {
+            let mut out = Vec::new();
+            net.step(1.0, &mut out);
+            if !out.is_empty() {
+                steps_with_data.push(step);
+            }
+            got.extend(out.iter().flat_map(|s| s.units.iter().flatten().copied()));
+        }
+        // Parts after 3 steps without a hand-over, the rest when the last byte left.
+        assert_eq!(steps_with_data, [3, 5]);
+        assert_eq!(got, unit);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Special {
     pub what: String,
     /// From joining to completion, seconds.
     pub download_time: Option<f64>,
+    /// Of that, seconds away (a roamer between leaving and coming back).
+    pub away: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,10 +120,15 @@ impl Summary {
                     .joined_at
                     .zip(o.completed_at)
                     .map(|(j, c)| (c - j).as_secs_f64());
+                let away = o
+                    .left_at
+                    .zip(o.returned_at)
+                    .map_or(0.0, |(l, r)| (r - l).as_secs_f64());
                 Some(Special {
                     name: o.name.clone(),
                     what,
                     download_time,
+                    away,
                 })
             })
             .collect();
@@ -215,16 +222,19 @@ fn render_one(out: &mut String, run: &Run) {
         hours(s.bound)
     );
     let _ = writeln!(out, "client-server N·F/u_s = {}", hours(s.client_server));
+    // Quantiles of all counted peers (unfinished ones last), with their ratio to the bound.
     let pct = |q: f64| {
-        s.completions
-            .get(((s.completions.len() as f64 - 1.0) * q).round() as usize)
-            .map_or("-".into(), |t| hours(*t))
+        let at = ((s.peers as f64 - 1.0) * q).round() as usize;
+        s.completions.get(at).map_or("-".into(), |t| {
+            format!("{} ({:.2} ×)", hours(*t), t / s.bound)
+        })
     };
     let _ = writeln!(
         out,
-        "finished: first {}, median {}, last {}{}",
+        "finished: first {}, median {}, 90 % {}, last {}{}",
         pct(0.0),
         pct(0.5),
+        pct(0.9),
         pct(1.0),
         if s.unfinished > 0 {
             format!(" — {} NEVER FINISHED", s.unfinished)
@@ -267,13 +277,17 @@ fn render_one(out: &mut String, run: &Run) {
         s.origin_copies
     );
     for sp in &s.specials {
-        let _ = writeln!(
-            out,
-            "{} ({}): download took {}",
-            sp.name,
-            sp.what,
-            sp.download_time.map_or("— never finished".into(), hours)
-        );
+        let took = match sp.download_time {
+            None => "— never finished".into(),
+            Some(t) if sp.away > 0.0 => format!(
+                "{} from its start, {} of it online ({:.2} × F/d_min)",
+                hours(t),
+                hours(t - sp.away),
+                (t - sp.away) / s.bound_terms[1]
+            ),
+            Some(t) => format!("{} ({:.2} × F/d_min)", hours(t), t / s.bound_terms[1]),
+        };
+        let _ = writeln!(out, "{} ({}): download took {took}", sp.name, sp.what);
     }
     let _ = writeln!(
         out,

@@ -17,13 +17,19 @@ use bitfleet_core::wire::MAX_BLOCK_SIZE;
 use bitfleet_core::{Bitfield, InfoHash, Instant, PeerId};
 use bytes::Bytes;
 
+use crate::diagnose;
 use crate::network::{FlowId, Network, ResourceId, Sent};
+use crate::report;
 use crate::scenario::{JoinRule, Layout};
 use crate::tracker::Tracker;
 
 const LISTEN_PORT: u16 = 6881;
 /// A dial to an address nobody listens on fails after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A unit in progress this long is handed to the receiver in part: at 1/400 a 16 KiB block
+/// on a downlink shared by 40 flows takes minutes, and whole-unit delivery would make the
+/// connection look idle to the engine's 150 s idle timeout (TCP delivers bytes as they come).
+const TRICKLE: Duration = Duration::from_secs(10);
 
 /// What happened to one host.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +61,8 @@ pub struct Outcome {
     /// Every host that was to join did, and finished.
     pub finished: bool,
     pub end: Duration,
+    /// Why the unfinished peers were not done at the time limit (when asked for).
+    pub stalled: Option<String>,
 }
 
 struct Host {
@@ -124,6 +132,8 @@ pub struct Simulation {
     next_field_host: u32,
     step: u64,
     logged_tick: u64,
+    /// Bytes all uplinks had carried at the last progress line.
+    carried_at_log: f64,
     dt: Duration,
     zeros: Bytes,
 }
@@ -155,6 +165,7 @@ impl Simulation {
             private: false,
         });
         let mut net = Network::default();
+        net.set_trickle((TRICKLE.as_nanos() / layout.step.as_nanos().max(1)).max(1) as u64);
         let sites = layout
             .sites
             .iter()
@@ -209,6 +220,7 @@ impl Simulation {
             next_field_host: 0,
             step: 0,
             logged_tick: 0,
+            carried_at_log: 0.0,
             zeros: Bytes::from(vec![0u8; MAX_BLOCK_SIZE as usize]),
             layout,
         })
@@ -237,8 +249,9 @@ impl Simulation {
         self.events.entry(at).or_default().push(event);
     }
 
-    /// Runs to the end: every peer finished, or the scenario's time limit.
-    pub fn run(mut self) -> Outcome {
+    /// Runs to the end: every peer finished, or the scenario's time limit (`dump_stalled`:
+    /// then report on the peers not done).
+    pub fn run(mut self, dump_stalled: bool) -> Outcome {
         let mut sent = Vec::new();
         let limit = self.step_of(Instant::from_epoch(self.layout.time_limit));
         let finished = loop {
@@ -271,7 +284,67 @@ impl Simulation {
             }
             self.step = self.next_step();
         };
-        self.finish(finished)
+        let stalled = (dump_stalled && !finished).then(|| self.stall_report());
+        let mut outcome = self.finish(finished);
+        outcome.stalled = stalled;
+        outcome
+    }
+
+    fn stall_report(&self) -> String {
+        let now = self.time_of(self.step);
+        let name_of = |addr: SocketAddr| {
+            self.by_addr
+                .get(&addr)
+                .map(|&h| self.hosts[h].outcome.name.clone())
+        };
+        let tracker_seen = |addr: SocketAddr| self.tracker.last_seen(addr);
+        let swarm = diagnose::Swarm {
+            name_of: &name_of,
+            engines: self
+                .hosts
+                .iter()
+                .filter_map(|h| h.engine.as_ref().map(|e| (h.outcome.name.clone(), e)))
+                .collect(),
+            tracker_seen: &tracker_seen,
+        };
+        let mut out = format!(
+            "== stalled at {} ==",
+            report::hours(now.since_epoch().as_secs_f64())
+        );
+        for (h, host) in self.hosts.iter().enumerate() {
+            let Some(engine) = host.engine.as_ref().filter(|e| !e.is_complete()) else {
+                continue;
+            };
+            let far_view = |key: PeerKey| {
+                let remote = self.conns.get(&(h, key))?.remote;
+                let far = self.hosts[remote.host].engine.as_ref()?;
+                far.peer_snapshots(now)
+                    .into_iter()
+                    .find(|p| p.key == remote.key)
+            };
+            diagnose::stalled_peer(
+                &mut out,
+                &far_view,
+                &host.outcome.name,
+                host.addr,
+                engine,
+                &swarm,
+                now,
+            );
+            let at =
+                |t: Option<Duration>| t.map_or("—".into(), |t| report::hours(t.as_secs_f64()));
+            let o = &host.outcome;
+            out.push_str(&format!(
+                "  joined {}, left {}, returned {}\n",
+                at(o.joined_at),
+                at(o.left_at),
+                at(o.returned_at)
+            ));
+        }
+        for host in self.hosts.iter().filter(|h| h.return_at.is_some()) {
+            out.push_str(&format!("\n{}: away until it returns\n", host.outcome.name));
+        }
+        out
     }
 
     /// A line on stderr every simulated ten minutes, for long runs.
@@ -288,7 +361,26 @@ impl Simulation {
             .count();
         let minutes = tick * 10;
         let active = !self.net.is_idle();
-        tracing::info!(minutes, done, step = self.step, active, "simulated");
+        // How much of the laptops' and seeds' upload capacity the last ten minutes used: the
+        // bound assumes nearly all of it, all the time.
+        let (carried, capacity) = self
+            .hosts
+            .iter()
+            .map(|h| (self.net.carried(h.up), self.net.capacity(h.up)))
+            .fold((0.0, 0.0), |(a, b), (c, d)| (a + c, b + d));
+        let upload_used = format!(
+            "{:.0} %",
+            (carried - self.carried_at_log) / (capacity * 600.0) * 100.0
+        );
+        self.carried_at_log = carried;
+        tracing::info!(
+            minutes,
+            done,
+            step = self.step,
+            active,
+            upload_used,
+            "simulated"
+        );
     }
 
     fn next_step(&self) -> u64 {
@@ -715,6 +807,7 @@ impl Simulation {
             wan,
             finished,
             end: now.since_epoch(),
+            stalled: None,
         }
     }
 }
@@ -728,4 +821,5 @@ fn stretch_timers(config: &mut Config, scale: f64) {
     config.snub_timeout = stretch(config.snub_timeout);
     config.rechoke_interval = stretch(config.rechoke_interval);
     config.optimistic_interval = stretch(config.optimistic_interval);
+    config.colleagues_stall_timeout = stretch(config.colleagues_stall_timeout);
 }

@@ -41,6 +41,11 @@ impl Tracker {
         }
     }
 
+    /// When `addr` last announced, if the tracker still lists it.
+    pub fn last_seen(&self, addr: SocketAddr) -> Option<Instant> {
+        self.swarm.get(&addr).map(|e| e.last_seen)
+    }
+
     pub fn announce(
         &mut self,
         addr: SocketAddr,
