@@ -1,24 +1,30 @@
 //! A data channel as a byte stream for the peer wire: reads as they come (the BitTorrent length
 //! prefixes frame them, not the messages), writes cut into messages every WebRTC stack accepts,
-//! held back while the channel's send buffer is full.
+//! held back while more is unacknowledged than the path carries (see `inflight`).
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::PeerConnection;
 
+use super::inflight::InflightBudget;
 use super::{Events, Slot};
 
 /// Largest message we send: what every WebRTC stack accepts, whatever it advertises.
 const MAX_MESSAGE: usize = 16 * 1024;
-/// Sends wait while this much is handed to SCTP and not yet acknowledged.
+/// Sends wait while this much is handed to SCTP and not yet acknowledged, whatever the path.
 pub(super) const BUFFER_HIGH: usize = 1 << 20;
+/// A waiting sender looks again this often even if no "buffer low" event woke it: the event
+/// tracks SCTP's packetised bytes, a little less than what the budget counts.
+const RECHECK: Duration = Duration::from_millis(2);
 
 type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -28,14 +34,18 @@ pub fn split(channel: Arc<dyn DataChannel>, owner: Owner) -> (ChannelReader, Cha
     let connection = Arc::downgrade(&owner.connection);
     let events = owner.events.clone();
     tokio::spawn(close_on_failure(connection, events));
+    let drained = Arc::new(Notify::new());
     let reader = ChannelReader {
         channel: channel.clone(),
         next: None,
         message: BytesMut::new(),
         ended: false,
+        drained: drained.clone(),
     };
     let writer = ChannelWriter {
         channel,
+        budget: Arc::new(std::sync::Mutex::new(InflightBudget::new(BUFFER_HIGH))),
+        drained,
         sending: None,
         _owner: owner,
     };
@@ -55,6 +65,8 @@ pub struct ChannelReader {
     /// The rest of the message being read.
     message: BytesMut,
     ended: bool,
+    /// Told when the channel's send buffer falls below its low threshold (the writer waits).
+    drained: Arc<Notify>,
 }
 
 impl AsyncRead for ChannelReader {
@@ -73,6 +85,7 @@ impl AsyncRead for ChannelReader {
             match event {
                 Some(DataChannelEvent::OnMessage(message)) => self.message = message.data,
                 Some(DataChannelEvent::OnClose) | None => self.ended = true,
+                Some(DataChannelEvent::OnBufferedAmountLow) => self.drained.notify_one(),
                 Some(_) => {}
             }
         }
@@ -86,6 +99,8 @@ impl AsyncRead for ChannelReader {
 /// The sending direction; it owns the peer connection, which closes when the writer is gone.
 pub struct ChannelWriter {
     channel: Arc<dyn DataChannel>,
+    budget: Arc<std::sync::Mutex<InflightBudget>>,
+    drained: Arc<Notify>,
     /// The message handed over last, until the channel took it.
     sending: Option<Pending<webrtc::error::Result<()>>>,
     _owner: Owner,
@@ -116,10 +131,14 @@ impl AsyncWrite for ChannelWriter {
         }
         let message = BytesMut::from(buf.split_at(buf.len().min(MAX_MESSAGE)).0);
         let written = message.len();
-        let channel = self.channel.clone();
         // Taken as written once handed over (as a buffered writer does); the next write or
-        // flush waits for the channel to accept it — that is where a full buffer holds us back.
-        self.sending = Some(Box::pin(async move { channel.send(message).await }));
+        // flush waits for the channel to accept it — that is where a full path holds us back.
+        self.sending = Some(Box::pin(send_within_budget(
+            self.channel.clone(),
+            self.budget.clone(),
+            self.drained.clone(),
+            message,
+        )));
         match self.poll_sent(cx) {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             _ => Poll::Ready(Ok(written)),
@@ -136,6 +155,38 @@ impl AsyncWrite for ChannelWriter {
         self.sending = Some(Box::pin(async move { channel.close().await }));
         self.poll_sent(cx)
     }
+}
+
+/// Hands `message` to the channel once the in-flight budget has room for it.
+async fn send_within_budget(
+    channel: Arc<dyn DataChannel>,
+    budget: Arc<std::sync::Mutex<InflightBudget>>,
+    drained: Arc<Notify>,
+    message: BytesMut,
+) -> webrtc::error::Result<()> {
+    let len = message.len();
+    loop {
+        let outstanding = channel.outstanding_bytes().await?;
+        let limit = {
+            let mut budget = budget
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            budget.observe(Instant::now(), outstanding);
+            budget.limit()
+        };
+        if outstanding <= limit {
+            break;
+        }
+        let threshold = u32::try_from(limit).unwrap_or(u32::MAX);
+        channel.set_buffered_amount_low_threshold(threshold).await?;
+        let _ = tokio::time::timeout(RECHECK, drained.notified()).await;
+    }
+    channel.send(message).await?;
+    let mut budget = budget
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    budget.handed(Instant::now(), len);
+    Ok(())
 }
 
 /// Closes the peer connection when dropped (its driver keeps its sockets until told).

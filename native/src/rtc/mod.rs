@@ -3,6 +3,7 @@
 //! (`tracker`). Signaling is not trickled: each description carries all its ICE candidates.
 
 mod channel;
+mod inflight;
 mod tracker;
 mod underway;
 
