@@ -38,6 +38,10 @@ async fn main() -> anyhow::Result<()> {
     let total = mib * 1024 * 1024;
     let started = Instant::now();
     let mut writer = sender.writer;
+    // As on a peer wire connection, the sending side reads too: the channel's events, the
+    // writer's wake-ups among them, come in through the reader.
+    let mut sender_reader = sender.reader;
+    tokio::spawn(async move { tokio::io::copy(&mut sender_reader, &mut tokio::io::sink()).await });
     let send = tokio::spawn(async move {
         let chunk = vec![0xa5u8; CHUNK];
         let mut left = total;

@@ -65,7 +65,9 @@ pub struct ChannelReader {
     /// The rest of the message being read.
     message: BytesMut,
     ended: bool,
-    /// Told when the channel's send buffer falls below its low threshold (the writer waits).
+    /// Told when the channel's send buffer falls below its low threshold (the writer waits):
+    /// the channel's events only arrive through its reader, which a peer wire connection
+    /// always polls. Without it, a waiting writer looks again every `RECHECK`.
     drained: Arc<Notify>,
 }
 
