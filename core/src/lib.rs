@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod metainfo;
 pub mod rate;
 pub mod sites;
+pub mod span_reads;
 pub mod time;
 pub mod tracker;
 pub mod wire;

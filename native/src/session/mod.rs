@@ -7,7 +7,6 @@ pub(crate) mod clock;
 mod engine;
 mod listener;
 mod lsd;
-mod piece_reads;
 mod resume;
 mod roaming;
 mod task;
@@ -22,6 +21,7 @@ use bitfleet_core::budget::{Limits, SessionBudget};
 use bitfleet_core::engine::{Config, MetadataFetch, Status, Torrent};
 use bitfleet_core::magnet::Magnet;
 use bitfleet_core::metainfo::Metainfo;
+use bitfleet_core::span_reads::SpanReads;
 use bitfleet_core::wire::BLOCK_SIZE;
 use bitfleet_core::{Bitfield, InfoHash, PeerId};
 use bytes::Bytes;
@@ -341,7 +341,7 @@ impl Session {
             peers: HashMap::new(),
             next_key: 0,
             work: tokio::task::JoinSet::new(),
-            reads: Default::default(),
+            reads: SpanReads::new(task::SPANS_KEPT),
             browsers: Default::default(),
             http: web_seed::client(),
         };

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bitfleet_core::engine::{Action, PeerInfo, PeerKey, WebSeedId};
 use bitfleet_core::metainfo::{Info, Metainfo};
+use bitfleet_core::span_reads::{Lookup, Span, SpanReads};
 use bitfleet_core::tracker::AnnounceResponse;
+use bitfleet_core::wire::BlockRef;
 use bitfleet_core::{Bitfield, PeerId};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -17,7 +19,6 @@ use super::announce::Announcer;
 use super::browsers::BrowserTraffic;
 use super::clock::{now, sleep_until, to_tokio};
 use super::engine::Engine;
-use super::piece_reads::{Lookup, PieceReads};
 use super::resume::ResumeWriter;
 use super::roaming::{self, NetworkWatch};
 use super::web_seed;
@@ -26,6 +27,11 @@ use crate::net::{self, NetError, PeerConnection, PeerEvent, ShakenPeer};
 use crate::rtc::{RtcAnnouncer, RtcPeer};
 use crate::storage::Storage;
 
+/// Longest stretch of a piece read at once for peers' requests: whole pieces (a piece is
+/// hashed whole anyway, so it fits in memory).
+const SPAN_LONGEST: u32 = u32::MAX;
+/// Bytes of spans kept for serving (at least two spans whatever their size).
+pub(super) const SPANS_KEPT: usize = 16 << 20;
 /// How often progress is published.
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a stopping torrent waits for its `stopped` announce and in-flight writes.
@@ -42,9 +48,9 @@ pub(super) enum Event {
     RtcShaken(RtcPeer),
     DialFailed(SocketAddr, NetError),
     Peer(PeerEvent),
-    /// A whole piece read for serving peers' requests (`None`: the read failed).
-    PieceRead {
-        piece: u32,
+    /// A span read for serving peers' requests (`None`: the read failed).
+    SpanRead {
+        span: Span,
         data: Option<Bytes>,
     },
     Verified {
@@ -133,7 +139,7 @@ pub(super) struct TorrentTask {
     /// Dials, storage jobs and announces in flight; each ends in an event.
     pub work: JoinSet<Event>,
     /// Pieces read for uploading, and requests waiting for them.
-    pub reads: PieceReads,
+    pub reads: SpanReads,
     pub browsers: BrowserTraffic,
     /// Fetches pieces from web seeds.
     pub http: reqwest::Client,
@@ -277,8 +283,8 @@ impl TorrentTask {
                     self.engine.peer_closed(key, at);
                 }
             }
-            Event::PieceRead { piece, data } => {
-                for (peer, block, data) in self.reads.piece_read(piece, data) {
+            Event::SpanRead { span, data } => {
+                for (peer, block, data) in self.reads.loaded(span, data) {
                     self.engine.block_read(peer, block, data, at);
                 }
             }
@@ -402,23 +408,7 @@ impl TorrentTask {
                 });
             }
             // Storage actions come from a running torrent only, which always has its data.
-            Action::ReadBlock { peer, block } => match self.reads.request(peer, block) {
-                Lookup::Ready(data) => self.engine.block_read(peer, block, Some(data), now()),
-                Lookup::Queued { start_read: false } => {}
-                Lookup::Queued { start_read: true } => {
-                    let Some(storage) = self.data.as_ref().map(|d| d.storage.clone()) else {
-                        return;
-                    };
-                    let piece = block.piece;
-                    self.work.spawn_blocking(move || {
-                        let read = lock(&storage).read_piece(piece);
-                        let data = read
-                            .inspect_err(|e| tracing::warn!(error = %e, "read failed"))
-                            .ok();
-                        Event::PieceRead { piece, data }
-                    });
-                }
-            },
+            Action::ReadBlock { peer, block } => self.read_block(peer, block),
             Action::Verify { piece, data } => {
                 let Some(info) = self.data.as_ref().map(|d| d.info.clone()) else {
                     return;
@@ -474,6 +464,32 @@ impl TorrentTask {
                 }
                 None => self.report_complete(),
             },
+        }
+    }
+
+    /// Answers a peer's request from its span, read on a blocking thread first unless kept.
+    fn read_block(&mut self, peer: PeerKey, block: BlockRef) {
+        // Storage actions come from a running torrent only, which always has its data.
+        let Some(data) = self.data.as_ref() else {
+            return;
+        };
+        let Some(span) = Span::of(&data.info, &block, SPAN_LONGEST) else {
+            // Outside the payload: a request the engine would not have let through.
+            return self.engine.block_read(peer, block, None, now());
+        };
+        match self.reads.request(span, peer, block) {
+            Lookup::Ready(bytes) => self.engine.block_read(peer, block, Some(bytes), now()),
+            Lookup::Waiting => {}
+            Lookup::Start => {
+                let storage = data.storage.clone();
+                self.work.spawn_blocking(move || {
+                    let read = lock(&storage).read_block(span.piece, span.begin, span.len);
+                    let data = read
+                        .inspect_err(|e| tracing::warn!(error = %e, "read failed"))
+                        .ok();
+                    Event::SpanRead { span, data }
+                });
+            }
         }
     }
 

@@ -9,7 +9,6 @@
 mod conns;
 mod engine;
 mod events;
-mod reads;
 mod rtc;
 mod signaling;
 mod web_seed;
@@ -22,6 +21,7 @@ use std::time::Duration;
 
 use bitfleet_core::engine::{Action, Config, MetadataFetch, PeerKey, Torrent};
 use bitfleet_core::metainfo::{Info, Metainfo};
+use bitfleet_core::span_reads::{Lookup, Span, SpanReads};
 use bitfleet_core::tracker::ws::OfferId;
 use bitfleet_core::wire::BlockRef;
 use bitfleet_core::{Bitfield, InfoHash, Instant};
@@ -36,11 +36,15 @@ use crate::storage::{Store, StoreError};
 use conns::Conn;
 use engine::Engine;
 use events::Listeners;
-use reads::{Lookup, Reads, Span};
 use signaling::{Announcer, TrackerSocket};
 
 pub type DriverRef = Rc<RefCell<Driver>>;
 
+/// Longest stretch of a piece read at once for peers' requests: a `Blob` slice or an OPFS
+/// read of this much is one round trip, and a peer asks for a piece's blocks one after another.
+const SPAN_LONGEST: u32 = 1 << 20;
+/// Bytes of spans kept for serving: a few peers' current pieces.
+const SPANS_KEPT: usize = 8 << 20;
 /// How often progress is reported.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
@@ -62,7 +66,7 @@ pub struct Driver {
     conns: BTreeMap<PeerKey, Conn>,
     offers: BTreeMap<OfferId, PeerKey>,
     /// Storage reads for peers' requests, a span at a time.
-    reads: Reads,
+    reads: SpanReads,
     tracker: Option<TrackerSocket>,
     timer: Option<(Instant, Timeout)>,
     /// Sends smaller than a message, waiting a moment to go out together (see `send`).
@@ -135,7 +139,7 @@ impl Driver {
                 magnet_trackers,
                 conns: BTreeMap::new(),
                 offers: BTreeMap::new(),
-                reads: Reads::default(),
+                reads: SpanReads::new(SPANS_KEPT),
                 tracker: tracker.map(TrackerSocket::new),
                 timer: None,
                 small_sends: None,
@@ -237,7 +241,7 @@ impl Driver {
         };
         let info = Arc::clone(&payload.info);
         let store = Rc::clone(&payload.store);
-        let Some(span) = Span::of(&info, &block) else {
+        let Some(span) = Span::of(&info, &block, SPAN_LONGEST) else {
             // Across two spans (or out of bounds, which storage refuses): read it alone.
             let offset =
                 u64::from(block.piece) * u64::from(info.piece_length) + u64::from(block.begin);

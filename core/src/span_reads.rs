@@ -1,21 +1,19 @@
-//! Serving peers' block requests: storage is read a span (a piece, or a stretch of a long one)
-//! at a time and the span kept, since a peer asks for a piece's blocks one after another.
+//! Serving peers' block requests a span at a time, for drivers: storage is read a span (a
+//! piece, or a stretch of a long one) at once and the span kept, since a peer asks for a
+//! piece's blocks one after another.
 //!
-//! Every storage read is a round trip — a `Blob` slice for a seeded file, a message to the OPFS
-//! worker for a download — and one per 16 KiB block made their latency, not bandwidth, the limit
-//! of a seeding page. A span is read once, and its blocks are views into it.
+//! Every storage read costs a round trip — a thread hand-off and the storage lock for a native,
+//! a `Blob` slice or a message to the OPFS worker for a page — and one per 16 KiB block made
+//! those, not bandwidth, the limit of a seed. A span is read once, and its blocks are views into
+//! it.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use bitfleet_core::engine::PeerKey;
-use bitfleet_core::metainfo::Info;
-use bitfleet_core::wire::BlockRef;
 use bytes::Bytes;
 
-/// Longest stretch read at once: a whole piece up to this size.
-const SPAN_MAX: u32 = 1 << 20;
-/// Spans kept (at most 8 MiB): a few peers' current pieces.
-const KEPT: usize = 8;
+use crate::engine::PeerKey;
+use crate::metainfo::Info;
+use crate::wire::BlockRef;
 
 /// A stretch of one piece: never across pieces, so it never mixes a piece we have with one we
 /// are still downloading.
@@ -28,10 +26,11 @@ pub struct Span {
 }
 
 impl Span {
-    /// The span that holds `block`, or `None` for a block across two spans (read alone) or
-    /// outside the payload.
-    pub fn of(info: &Info, block: &BlockRef) -> Option<Self> {
-        let stride = info.piece_length.min(SPAN_MAX);
+    /// The span that holds `block` when spans are at most `longest` bytes (a whole piece if it
+    /// is no longer), or `None` for a block across two spans (read it alone) or outside the
+    /// payload.
+    pub fn of(info: &Info, block: &BlockRef, longest: u32) -> Option<Self> {
+        let stride = info.piece_length.min(longest);
         if stride == 0 {
             return None;
         }
@@ -68,13 +67,24 @@ pub enum Lookup {
     Start,
 }
 
-#[derive(Default)]
-pub struct Reads {
+/// Spans read or being read, with the requests waiting for them.
+pub struct SpanReads {
+    /// Most recently read last.
     kept: VecDeque<(Span, Bytes)>,
+    /// Bytes of spans kept; at least two spans are kept whatever their size.
+    keep_bytes: usize,
     loading: BTreeMap<Span, Vec<(PeerKey, BlockRef)>>,
 }
 
-impl Reads {
+impl SpanReads {
+    pub fn new(keep_bytes: usize) -> Self {
+        Self {
+            kept: VecDeque::new(),
+            keep_bytes,
+            loading: BTreeMap::new(),
+        }
+    }
+
     pub fn request(&mut self, span: Span, peer: PeerKey, block: BlockRef) -> Lookup {
         if let Some((_, data)) = self.kept.iter().find(|(kept, _)| *kept == span) {
             if let Some(bytes) = span.cut(data, &block) {
@@ -110,10 +120,11 @@ impl Reads {
             })
             .collect();
         if let Some(data) = data {
-            if self.kept.len() >= KEPT {
-                self.kept.pop_front();
-            }
             self.kept.push_back((span, data));
+            let mut bytes: usize = self.kept.iter().map(|(_, data)| data.len()).sum();
+            while self.kept.len() > 2 && bytes > self.keep_bytes {
+                bytes -= self.kept.pop_front().map_or(0, |(_, data)| data.len());
+            }
         }
         answers
     }
@@ -121,9 +132,10 @@ impl Reads {
 
 #[cfg(test)]
 mod tests {
-    use bitfleet_core::metainfo::{Info, Metainfo, TorrentBuilder};
-
     use super::*;
+    use crate::metainfo::{Metainfo, TorrentBuilder};
+
+    const MIB: u32 = 1 << 20;
 
     fn info(length: u64, piece_length: u32) -> Info {
         let pieces = length.div_ceil(u64::from(piece_length)) as usize;
@@ -144,32 +156,54 @@ mod tests {
     #[test]
     fn a_span_is_a_whole_short_piece_or_a_stretch_of_a_long_one() {
         let short = info(100_000, 32_768);
-        let last = Span::of(&short, &block(3, 0, 1_696)).expect("in the last piece");
+        let last = Span::of(&short, &block(3, 0, 1_696), MIB).expect("in the last piece");
         assert_eq!((last.piece, last.begin, last.len), (3, 0, 1_696));
         assert_eq!(last.offset(&short), 98_304);
 
         let long = info(8 << 20, 4 << 20);
-        let span = Span::of(&long, &block(1, (1 << 20) + 16_384, 16_384)).expect("inside");
+        let span = Span::of(&long, &block(1, (1 << 20) + 16_384, 16_384), MIB).expect("inside");
         assert_eq!((span.piece, span.begin, span.len), (1, 1 << 20, 1 << 20));
         assert_eq!(span.offset(&long), (5 << 20) as u64);
     }
 
     #[test]
+    fn at_least_two_spans_are_kept_whatever_their_size() {
+        let info = info(1 << 20, 65_536);
+        let mut reads = SpanReads::new(0);
+        for piece in 0..3 {
+            let block = block(piece, 0, 16_384);
+            let span = Span::of(&info, &block, MIB).expect("a span");
+            reads.request(span, PeerKey(1), block);
+            reads.loaded(span, Some(Bytes::from(vec![0; 65_536])));
+        }
+        // Newest first: asking for an evicted span starts its read again, which keeps nothing.
+        let kept: Vec<bool> = (0..3)
+            .rev()
+            .map(|piece| {
+                let block = block(piece, 0, 16_384);
+                let span = Span::of(&info, &block, MIB).expect("a span");
+                matches!(reads.request(span, PeerKey(1), block), Lookup::Ready(_))
+            })
+            .collect();
+        assert_eq!(kept, vec![true, true, false]);
+    }
+
+    #[test]
     fn blocks_across_spans_or_past_the_piece_have_none() {
         let long = info(8 << 20, 4 << 20);
-        assert!(Span::of(&long, &block(0, (1 << 20) - 8, 16)).is_none());
-        assert!(Span::of(&long, &block(1, (4 << 20) - 8, 16)).is_none());
-        assert!(Span::of(&long, &block(7, 0, 16)).is_none());
-        assert!(Span::of(&long, &block(0, u32::MAX, 16)).is_none());
+        assert!(Span::of(&long, &block(0, (1 << 20) - 8, 16), MIB).is_none());
+        assert!(Span::of(&long, &block(1, (4 << 20) - 8, 16), MIB).is_none());
+        assert!(Span::of(&long, &block(7, 0, 16), MIB).is_none());
+        assert!(Span::of(&long, &block(0, u32::MAX, 16), MIB).is_none());
     }
 
     #[test]
     fn one_read_serves_every_block_of_its_span_then_stays_kept() {
         let info = info(1 << 20, 65_536);
-        let mut reads = Reads::default();
+        let mut reads = SpanReads::new(8 * MIB as usize);
         let first = block(2, 0, 16_384);
         let second = block(2, 16_384, 16_384);
-        let span = Span::of(&info, &first).expect("a span");
+        let span = Span::of(&info, &first, MIB).expect("a span");
         assert!(matches!(
             reads.request(span, PeerKey(1), first),
             Lookup::Start
@@ -194,9 +228,9 @@ mod tests {
     #[test]
     fn a_failed_or_short_read_answers_nothing_and_is_not_kept() {
         let info = info(1 << 20, 65_536);
-        let mut reads = Reads::default();
+        let mut reads = SpanReads::new(8 * MIB as usize);
         let first = block(0, 0, 16_384);
-        let span = Span::of(&info, &first).expect("a span");
+        let span = Span::of(&info, &first, MIB).expect("a span");
         reads.request(span, PeerKey(1), first);
         let answers = reads.loaded(span, Some(Bytes::from_static(&[0; 100])));
         assert!(answers[0].2.is_none());
@@ -208,17 +242,24 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_piece_is_one_span_when_spans_may_be_that_long() {
+        let long = info(8 << 20, 4 << 20);
+        let span = Span::of(&long, &block(1, (3 << 20) + 16_384, 16_384), u32::MAX).expect("in");
+        assert_eq!((span.piece, span.begin, span.len), (1, 0, 4 << 20));
+    }
+
+    #[test]
     fn only_the_latest_spans_are_kept() {
         let info = info(1 << 20, 16_384);
-        let mut reads = Reads::default();
-        for piece in 0..=KEPT as u32 {
+        let mut reads = SpanReads::new(8 * 16_384);
+        for piece in 0..=8 {
             let block = block(piece, 0, 16_384);
-            let span = Span::of(&info, &block).expect("a span");
+            let span = Span::of(&info, &block, MIB).expect("a span");
             reads.request(span, PeerKey(1), block);
             reads.loaded(span, Some(Bytes::from(vec![0; 16_384])));
         }
         let oldest = block(0, 0, 16_384);
-        let span = Span::of(&info, &oldest).expect("a span");
+        let span = Span::of(&info, &oldest, MIB).expect("a span");
         assert!(matches!(
             reads.request(span, PeerKey(1), oldest),
             Lookup::Start
