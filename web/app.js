@@ -7,8 +7,19 @@ const rows = new Map();
 /** Connected peers across torrents, by `${infoHash}/${key}`. */
 const peers = new Map();
 let client = null;
+/** The tracker's token, when the server wants one: the page is opened as `/?token=...`, and the
+ * catalog, the .torrent files and the ICE servers want it too. */
+const token = new URLSearchParams(location.search).get("token");
 
 main();
+
+/** `path` on this server, with the token when there is one. */
+function withToken(path) {
+  if (!token) return path;
+  const url = new URL(path, location.href);
+  url.searchParams.set("token", token);
+  return url.pathname + url.search;
+}
 
 async function main() {
   let wasm;
@@ -19,7 +30,7 @@ async function main() {
     console.error(err);
     return;
   }
-  client = new Client({});
+  client = new Client({ iceUrl: withToken("/ice") });
   // For tests and the console.
   window.bitfleet = { client, Client, memory: wasm.memory };
   setEngine("ok", "Ready");
@@ -47,7 +58,7 @@ async function loadCatalog() {
   const empty = $("#catalog-empty");
   let entries;
   try {
-    const response = await fetch("/catalog");
+    const response = await fetch(withToken("/catalog"));
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     entries = await response.json();
     if (!Array.isArray(entries)) throw new Error("not a list");
@@ -64,7 +75,7 @@ async function loadCatalog() {
   for (const entry of entries) {
     const row = addRow(entry.info_hash, entry.name, entry.size);
     row.swarm.textContent = swarmText(entry.seeds, entry.peers);
-    row.action.append(button("Download", "primary", () => download(entry.torrent_url, entry)));
+    row.action.append(button("Download", "primary", () => download(withToken(entry.torrent_url), entry)));
   }
 }
 

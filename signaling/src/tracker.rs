@@ -238,6 +238,20 @@ impl Tracker {
         self.authorized_params(query).map(drop)
     }
 
+    /// Checks a token given outside a query (a web seed's URL carries it in its path), when
+    /// one is configured.
+    pub fn authorize_token(&self, given: &[u8]) -> Result<(), Refusal> {
+        match &self.config.require_token {
+            Some(expected) if !constant_time_eq(given, expected.as_bytes()) => Err(Refusal::Token),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether clients must show a token.
+    pub fn requires_token(&self) -> bool {
+        self.config.require_token.is_some()
+    }
+
     /// Checks a WebSocket upgrade's query (the token, when one is configured) and places the
     /// client at `remote` in its site: the connection's peers are ranked by it.
     pub(crate) fn authorize_websocket(
@@ -289,11 +303,8 @@ impl Tracker {
 
     fn authorized_params(&self, query: &str) -> Result<QueryParams, Refusal> {
         let params = QueryParams::parse(query)?;
-        if let Some(expected) = &self.config.require_token {
-            let given = params.get("token")?.unwrap_or_default();
-            if !constant_time_eq(given, expected.as_bytes()) {
-                return Err(Refusal::Token);
-            }
+        if self.requires_token() {
+            self.authorize_token(params.get("token")?.unwrap_or_default())?;
         }
         Ok(params)
     }

@@ -1,5 +1,6 @@
 //! `bitfleet serve` as the intranet server: the page at `/`, the catalog at `/catalog` with
-//! the tracker's live counts, and the published .torrent files at `/t/NAME.torrent`.
+//! the tracker's live counts, and the published .torrent files at `/t/NAME.torrent`; with a
+//! tracker token, all of it but the page wants the token.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -115,6 +116,63 @@ fn serve_publishes_the_page_the_catalog_and_the_torrents() {
     leecher.signal(Signal::SIGTERM).unwrap();
     leecher.wait_stopped(TIMEOUT_QUICK).unwrap();
     wait_for_counts(addr, "fleet", |e| e.peers == 0 && e.seeds == 1).unwrap();
+    server.signal(Signal::SIGTERM).unwrap();
+    assert!(server.wait_exit(TIMEOUT_QUICK).unwrap().success());
+}
+
+#[test]
+fn with_a_token_the_catalog_torrents_and_web_seed_want_it_too() {
+    let tmp = temp_dir("serve-token").unwrap();
+    let data = tmp.path().join("data");
+    write_payload(&data, 9, &[FileSpec::new("report.bin", 300_000)]).unwrap();
+    let config = tmp.path().join("tracker.toml");
+    fs::write(&config, "token = \"s3cret\"\n").unwrap();
+    let config_arg = config.to_string_lossy().into_owned();
+    let (mut server, addr) = bitfleet_serve(
+        "serve",
+        &[&data.join("report.bin")],
+        &["--config", &config_arg],
+    )
+    .unwrap();
+
+    // Without the token (or with a wrong one): refused, and nothing about the torrents shown.
+    for target in [
+        "/catalog",
+        "/catalog?token=guess",
+        "/t/report.bin.torrent",
+        "/files/report.bin",
+        "/files/guess/report.bin",
+    ] {
+        let response = get(addr, target, &[]).unwrap();
+        assert_eq!(response.status, 403, "{target}: {}", response.text());
+        assert!(!response.text().contains("report.bin"), "{target}");
+    }
+
+    let entries: Vec<Entry> =
+        serde_json::from_slice(&get(addr, "/catalog?token=s3cret", &[]).unwrap().body).unwrap();
+    let entry = entries.first().expect("the published file");
+    let torrent_url = format!("{}?token=s3cret", entry.torrent_url);
+    let torrent = get(addr, &torrent_url, &[]).unwrap();
+    assert_eq!(torrent.status, 200);
+    let metainfo = Metainfo::from_bytes(&torrent.body).unwrap();
+    assert_eq!(
+        metainfo.trackers(),
+        [format!("http://{addr}/announce?token=s3cret")]
+    );
+    assert_eq!(metainfo.url_list, [format!("http://{addr}/files/s3cret/")]);
+    let file = get(addr, "/files/s3cret/report.bin", &[("Range", "bytes=0-9")]).unwrap();
+    assert_eq!(file.status, 206);
+    assert_eq!(file.body.len(), 10);
+
+    // A client given the torrent's URL with the token downloads the whole file.
+    let out = tmp.path().join("out");
+    let url = format!("http://{addr}{torrent_url}");
+    let mut leecher = bitfleet_get("leecher", &url, &out, &[], &["--no-lsd"]).unwrap();
+    leecher.wait_complete(TIMEOUT_QUICK).unwrap();
+    assert_eq!(
+        fs::read(out.join("report.bin")).unwrap(),
+        fs::read(data.join("report.bin")).unwrap()
+    );
     server.signal(Signal::SIGTERM).unwrap();
     assert!(server.wait_exit(TIMEOUT_QUICK).unwrap().success());
 }

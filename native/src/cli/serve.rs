@@ -83,7 +83,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => format!("{base}/announce"),
     };
-    let web_seed = format!("{base}{FILES_PATH}");
+    // The web seed wants the token as the first segment of its path (see the site's docs).
+    let web_seed = match &tracker_config.require_token {
+        Some(token) => format!("{base}{FILES_PATH}{}/", encode_component(token.as_bytes())),
+        None => format!("{base}{FILES_PATH}"),
+    };
 
     let mut published = Vec::new();
     let mut storages = Vec::new();

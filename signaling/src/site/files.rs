@@ -13,14 +13,22 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeFile;
 
 use super::SiteState;
+use crate::http::refused;
 
-/// `GET /files/NAME[/PATH...]` (the wildcard arrives percent-decoded).
+/// `GET /files/[TOKEN/]NAME[/PATH...]` (the wildcard arrives percent-decoded; the token only
+/// when the tracker wants one).
 pub(super) async fn serve(
     State(state): State<SiteState>,
     UrlPath(path): UrlPath<String>,
     request: Request,
 ) -> Response {
     let mut components = path.split('/').map(str::to_owned);
+    if state.tracker.requires_token() {
+        let given = components.next().unwrap_or_default();
+        if let Err(refusal) = state.tracker.authorize_token(given.as_bytes()) {
+            return refused(&refusal);
+        }
+    }
     let name = components.next().unwrap_or_default();
     let below: Vec<String> = components.collect();
     let Some(file) = state.catalog.data_file(&name, &below) else {

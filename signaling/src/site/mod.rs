@@ -3,6 +3,11 @@
 //! `GET /catalog` (JSON, with the tracker's live counts), their .torrent files at
 //! `/t/NAME.torrent`, and for torrents published with their data, a BEP 19 web seed at
 //! `/files/NAME` (single file) or `/files/NAME/PATH...` (multi-file) with HTTP Range support.
+//!
+//! With a tracker token configured, all of it but the page itself wants the token too: the
+//! catalog and the .torrent files (which carry the token in their announce URLs) as
+//! `?token=...`, the web seed as the first segment of its path (`/files/TOKEN/NAME...`, since
+//! BEP 19 clients append the file's path to the URL and a query would end up in the middle).
 
 mod catalog;
 mod files;
@@ -10,7 +15,7 @@ mod files;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,6 +24,7 @@ use tower_http::services::ServeDir;
 
 pub use catalog::{torrent_path, Catalog, CatalogEntry, CatalogError, Published};
 
+use crate::http::refused;
 use crate::Tracker;
 
 /// URL path under which published data is served (the web seed's base).
@@ -70,11 +76,27 @@ pub fn is_built_page(dir: &Path) -> bool {
     dir.join("index.html").is_file() && dir.join("pkg").join("bitfleet_wasm.js").is_file()
 }
 
-async fn catalog(State(state): State<SiteState>) -> Json<Vec<CatalogEntry>> {
-    Json(state.catalog.entries(&state.tracker))
+async fn catalog(State(state): State<SiteState>, RawQuery(query): RawQuery) -> Response {
+    match state
+        .tracker
+        .authorize(query.as_deref().unwrap_or_default())
+    {
+        Ok(()) => Json(state.catalog.entries(&state.tracker)).into_response(),
+        Err(refusal) => refused(&refusal),
+    }
 }
 
-async fn torrent_file(State(state): State<SiteState>, UrlPath(file): UrlPath<String>) -> Response {
+async fn torrent_file(
+    State(state): State<SiteState>,
+    UrlPath(file): UrlPath<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Err(refusal) = state
+        .tracker
+        .authorize(query.as_deref().unwrap_or_default())
+    {
+        return refused(&refusal);
+    }
     match state.catalog.torrent_file(&file) {
         Some(bytes) => (
             [(header::CONTENT_TYPE, "application/x-bittorrent")],
