@@ -22,9 +22,11 @@ use super::{Events, Slot};
 const MAX_MESSAGE: usize = 16 * 1024;
 /// Sends wait while this much is handed to SCTP and not yet acknowledged, whatever the path.
 pub(super) const BUFFER_HIGH: usize = 1 << 20;
-/// A waiting sender looks again this often even if no "buffer low" event woke it: the event
-/// tracks SCTP's packetised bytes, a little less than what the budget counts.
+/// A waiting sender looks again this soon even if no "buffer low" event woke it: the event
+/// tracks SCTP's packetised bytes, a little less than what the budget counts …
 const RECHECK: Duration = Duration::from_millis(2);
+/// … and backs off to this while nothing is acknowledged (a stalled peer costs no busy loop).
+const RECHECK_MAX: Duration = Duration::from_millis(50);
 
 type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -167,6 +169,7 @@ async fn send_within_budget(
     message: BytesMut,
 ) -> webrtc::error::Result<()> {
     let len = message.len();
+    let mut recheck = RECHECK;
     loop {
         let outstanding = channel.outstanding_bytes().await?;
         let limit = {
@@ -181,7 +184,12 @@ async fn send_within_budget(
         }
         let threshold = u32::try_from(limit).unwrap_or(u32::MAX);
         channel.set_buffered_amount_low_threshold(threshold).await?;
-        let _ = tokio::time::timeout(RECHECK, drained.notified()).await;
+        if tokio::time::timeout(recheck, drained.notified())
+            .await
+            .is_err()
+        {
+            recheck = (recheck * 2).min(RECHECK_MAX);
+        }
     }
     channel.send(message).await?;
     let mut budget = budget
