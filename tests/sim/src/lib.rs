@@ -11,6 +11,7 @@ pub mod scenario;
 pub mod swarm;
 pub mod tracker;
 pub mod units;
+mod usage;
 
 use bitfleet_core::engine::PieceOrder;
 

@@ -22,6 +22,7 @@ use crate::network::{FlowId, Network, ResourceId, Sent};
 use crate::report;
 use crate::scenario::{JoinRule, Layout};
 use crate::tracker::Tracker;
+use crate::usage::{HostClass, Links, Usage};
 
 const LISTEN_PORT: u16 = 6881;
 /// A dial to an address nobody listens on fails after this long.
@@ -132,8 +133,8 @@ pub struct Simulation {
     next_field_host: u32,
     step: u64,
     logged_tick: u64,
-    /// Bytes all uplinks had carried at the last progress line.
-    carried_at_log: f64,
+    /// Capacity used since the last progress line.
+    usage: Usage,
     dt: Duration,
     zeros: Bytes,
 }
@@ -220,7 +221,7 @@ impl Simulation {
             next_field_host: 0,
             step: 0,
             logged_tick: 0,
-            carried_at_log: 0.0,
+            usage: Usage::default(),
             zeros: Bytes::from(vec![0u8; MAX_BLOCK_SIZE as usize]),
             layout,
         })
@@ -361,24 +362,32 @@ impl Simulation {
             .count();
         let minutes = tick * 10;
         let active = !self.net.is_idle();
-        // How much of the laptops' and seeds' upload capacity the last ten minutes used: the
-        // bound assumes nearly all of it, all the time.
-        let (carried, capacity) = self
+        let links: Vec<Links> = self
             .hosts
             .iter()
-            .map(|h| (self.net.carried(h.up), self.net.capacity(h.up)))
-            .fold((0.0, 0.0), |(a, b), (c, d)| (a + c, b + d));
-        let upload_used = format!(
-            "{:.0} %",
-            (carried - self.carried_at_log) / (capacity * 600.0) * 100.0
-        );
-        self.carried_at_log = carried;
+            .map(|h| Links {
+                class: match (h.outcome.seed, h.site) {
+                    (true, _) => HostClass::Origin,
+                    (false, Some(_)) => HostClass::Office,
+                    (false, None) => HostClass::Field,
+                },
+                up_carried: self.net.carried(h.up),
+                down_carried: self.net.carried(h.down),
+                up_capacity: self.net.capacity(h.up),
+                down_capacity: self.net.capacity(h.down),
+                downloading: h.engine.is_some()
+                    && !h.outcome.seed
+                    && h.outcome.completed_at.is_none(),
+            })
+            .collect();
+        let (upload_used, downlinks_fed) = self.usage.report(&links, 600.0);
         tracing::info!(
             minutes,
             done,
             step = self.step,
             active,
             upload_used,
+            downlinks_fed,
             "simulated"
         );
     }
