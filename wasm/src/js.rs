@@ -85,7 +85,8 @@ pub fn now() -> Instant {
     Instant::from_epoch(Duration::from_secs_f64(millis.max(0.0) / 1000.0))
 }
 
-/// Runs `f` from the microtask queue, outside whatever callback is running now.
+/// Runs `f` from the microtask queue, outside whatever callback is running now. Every browser
+/// callback goes through here, so a handler may tear down the object that owns its closure.
 pub fn defer(f: impl FnOnce() + 'static) {
     wasm_bindgen_futures::spawn_local(async move { f() });
 }
