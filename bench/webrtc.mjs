@@ -33,6 +33,10 @@ const HOLD_MIB = Number(process.env.BENCH_HOLD_MIB ?? 1024);
 // BENCH_PROFILE=1: sample the pages' main threads (CDP Profiler) during the page paths and print
 // where their time went.
 const PROFILE = process.env.BENCH_PROFILE === "1";
+// BENCH_PROFILE_DIR=dir: also write each profile there (.cpuprofile, for DevTools).
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+// BENCH_THREADS=1: also print CPU seconds per thread (process kind and thread name) per path.
+const THREADS = process.env.BENCH_THREADS === "1";
 // BENCH_PATHS=native-page,page-page: only these paths (the baseline always runs); for profiling.
 const ONLY = process.env.BENCH_PATHS?.split(",");
 // BENCH_ROUNDS=3: every path (and the baseline) measured this many times, medians reported.
@@ -105,6 +109,10 @@ async function profiled(label, pages, work) {
   for (const [i, cdp] of sessions.entries()) {
     const { profile } = await cdp.send("Profiler.stop");
     printProfile(`${label}, page ${i + 1}`, profile);
+    if (PROFILE_DIR) {
+      const name = `${label.replace(/\W+/g, "-")}-page${i + 1}-${Date.now()}.cpuprofile`;
+      await writeFile(join(PROFILE_DIR, name), JSON.stringify(profile));
+    }
   }
   return result;
 }
@@ -167,9 +175,11 @@ async function pageDownloads(page, torrentBytes) {
 /** CPU seconds used from the transfer's start (after browsers launched and a seeding page
  * hashed) to the path's end; a path sets it with `markTransfer`. */
 let cpuAtTransfer = null;
+let threadsAtTransfer = null;
 
 async function markTransfer() {
   cpuAtTransfer = await cpuSeconds();
+  if (THREADS) threadsAtTransfer = await threadSeconds();
 }
 
 /** CPU seconds (user + system) used so far by the processes in our network namespace other
@@ -186,6 +196,27 @@ async function cpuSeconds() {
     ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
   }
   return ticks / 100; // USER_HZ
+}
+
+/** CPU seconds used so far per thread kind ("renderer: WebRTC_Network", …) in our namespace. */
+async function threadSeconds() {
+  const ownNet = await readlink("/proc/self/ns/net");
+  const seconds = new Map();
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    if ((await readlink(`/proc/${pid}/ns/net`).catch(() => "")) !== ownNet) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    const kind = /--type=([\w-]+)/.exec(cmdline)?.[1] ?? cmdline.split("\0")[0].split("/").pop();
+    const service = /--utility-sub-type=([\w.]+)/.exec(cmdline)?.[1].split(".").pop();
+    for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8").catch(() => "");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const name = `${kind}${service ? ` ${service}` : ""}: ${Number(tid) === Number(pid) ? "main" : comm}`;
+      seconds.set(name, (seconds.get(name) ?? 0) + (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100);
+    }
+  }
+  return seconds;
 }
 
 function median(values) {
@@ -410,6 +441,14 @@ try {
     const name = results.at(-1).path;
     drops.set(name, (drops.get(name) ?? 0) + (await udpDrops()) - before);
     if (cpuAtTransfer !== null) cpu.set(name, [...(cpu.get(name) ?? []), (await cpuSeconds()) - cpuAtTransfer]);
+    if (threadsAtTransfer !== null) {
+      const used = [...(await threadSeconds())]
+        .map(([thread, seconds]) => [thread, seconds - (threadsAtTransfer.get(thread) ?? 0)])
+        .filter(([, seconds]) => seconds >= 0.05)
+        .sort((a, b) => b[1] - a[1]);
+      console.log(`  CPU s per 64 MiB by thread (${name}): ${used.map(([t, s]) => `${t} ${(s * (64 / MIB)).toFixed(2)}`).join("; ")}`);
+      threadsAtTransfer = null;
+    }
     for (const browser of browsers.splice(0)) await browser.close();
   }
   const byPath = new Map();

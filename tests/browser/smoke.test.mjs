@@ -101,7 +101,8 @@ test("a .torrent download gets storage in the Origin Private File System", { tim
 test("a download resumed in a new page keeps the valid pieces it finds in OPFS", { timeout: 60_000 }, async () => {
   const { page, errors } = await openPage(chromium.browser, `${server.url}/`);
   const result = await page.evaluate(async () => {
-    const bytes = new Uint8Array(200_000).map((_, i) => (i * 31 + 7) % 253);
+    // Thirteen pieces: a page makes pieces of at least 256 KiB.
+    const bytes = new Uint8Array(3_200_000).map((_, i) => (i * 31 + 7) % 253);
     const seeder = await window.bitfleet.client.seedFile(new File([bytes], "resume.bin"));
     const torrentBytes = seeder.torrentFile();
     const infoHash = seeder.infoHash;

@@ -69,11 +69,19 @@ pub fn has_opfs() -> bool {
     })
 }
 
+thread_local! {
+    /// Looked up once: the clock is read on every event.
+    static PERFORMANCE: Option<web_sys::Performance> =
+        web_sys::window().and_then(|w| w.performance());
+}
+
 /// The engine's clock: `performance.now()`, monotonic from page load.
 pub fn now() -> Instant {
-    let millis = web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or_else(js_sys::Date::now, |p| p.now());
+    let millis = PERFORMANCE.with(|performance| {
+        performance
+            .as_ref()
+            .map_or_else(js_sys::Date::now, web_sys::Performance::now)
+    });
     Instant::from_epoch(Duration::from_secs_f64(millis.max(0.0) / 1000.0))
 }
 

@@ -8,6 +8,11 @@ use crate::storage::{read_range, StoreError};
 
 /// Bytes read from the file at a time.
 const CHUNK: u64 = 4 << 20;
+/// Shortest piece of a torrent a page makes. Every piece costs a page a storage round trip on
+/// each side (a `Blob` read of ~1 ms CPU for the seeding page and the browser, a message to the
+/// OPFS worker for a downloading one), whatever its size: at the 64 KiB the usual rule picks
+/// for a 64 MiB file, those, not the data channel, were the limit between two pages.
+const SHORTEST_PIECE: u32 = 256 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -22,7 +27,7 @@ pub enum SeedError {
 pub async fn make_torrent(file: &File, trackers: Vec<String>) -> Result<Metainfo, SeedError> {
     // File sizes are exact integers in JavaScript numbers.
     let length = file.size() as u64;
-    let piece_length = piece_length_for(length);
+    let piece_length = piece_length_for(length).max(SHORTEST_PIECE);
     let mut hasher = PieceHasher::new(piece_length);
     let mut offset = 0;
     while offset < length {

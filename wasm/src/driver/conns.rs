@@ -13,8 +13,8 @@ use js_sys::{Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    RtcDataChannel, RtcDataChannelInit, RtcDataChannelState, RtcDataChannelType, RtcPeerConnection,
-    RtcPeerConnectionState,
+    MessageEvent, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState, RtcDataChannelType,
+    RtcPeerConnection, RtcPeerConnectionState,
 };
 
 use super::{rtc, Driver};
@@ -23,8 +23,10 @@ use crate::page::{peer_kind, Slot};
 
 /// Largest data-channel message we send: what every WebRTC stack accepts.
 const MAX_MESSAGE: usize = 16 * 1024;
-/// How long sends smaller than a message wait for more to join them.
-const SMALL_SENDS: Duration = Duration::from_millis(4);
+/// How long sends smaller than a message wait for more to join them. The engine keeps seconds
+/// of requests in flight, so a request that waits 16 ms costs no throughput, and every send
+/// saved is a message less for both browsers' transports (4 ms sent four times as many).
+const SMALL_SENDS: Duration = Duration::from_millis(16);
 /// We fill a channel's send buffer up to this much …
 const BUFFER_HIGH: u32 = 1 << 20;
 /// … and top it up when it drains below this (`bufferedamountlow`).
@@ -317,7 +319,7 @@ impl Driver {
     }
 
     fn channel_message(&mut self, key: PeerKey, event: JsValue) {
-        let data = get(&event, "data");
+        let data = event.unchecked_into::<MessageEvent>().data();
         let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() else {
             // Text frames are not part of the protocol.
             return self.close(key, js::now());
