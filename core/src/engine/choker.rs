@@ -43,38 +43,6 @@ pub(crate) fn choose_unchoked(
     chosen
 }
 
-/// A round that sent less than this share of the uplink's capacity leaves room for more slots.
-const CAPACITY_USED: f64 = 0.9;
-
-/// How many regular slots the next round has, given what the last one sent against the
-/// uplink's `capacity` (bytes/s): after a round under 90 % of it while interested peers
-/// waited choked, as many more as would have filled 90 % at the round's rate per slot (at
-/// least one, at most twice as many), never more than `ceiling`. Receivers share their
-/// downlinks with everyone else sending to them, so a few slots rarely fill an uplink.
-/// Growing in proportion reaches the right count in a few rounds however far off it is,
-/// which matters when a round is long against the whole transfer.
-pub(crate) fn slots_for_next_round(
-    current: usize,
-    ceiling: usize,
-    capacity: f64,
-    sent_per_second: f64,
-    peers_waiting: bool,
-) -> usize {
-    let target = CAPACITY_USED * capacity;
-    if sent_per_second >= target || !peers_waiting {
-        return current;
-    }
-    let per_slot = sent_per_second / current.max(1) as f64;
-    let wanted = if per_slot > 0.0 {
-        (target / per_slot).ceil() as usize
-    } else {
-        usize::MAX
-    };
-    wanted
-        .clamp(current + 1, 2 * current.max(1))
-        .min(ceiling.max(current))
-}
-
 /// A new optimistic unchoke among interested peers not already chosen by rate.
 pub(crate) fn pick_optimistic(
     candidates: &[Candidate],
@@ -131,51 +99,6 @@ mod tests {
             vec![PeerKey(2), PeerKey(4), PeerKey(3)]
         );
         assert_eq!(choose_unchoked(&cands, 2, Some(PeerKey(9))).len(), 2);
-    }
-
-    #[test]
-    fn slots_grow_while_the_uplink_is_not_nearly_used_and_peers_wait() {
-        let cap = 1000.0;
-        assert_eq!(
-            slots_for_next_round(4, 60, cap, 600.0, true),
-            6,
-            "900 at 150 a slot"
-        );
-        assert_eq!(
-            slots_for_next_round(4, 60, cap, 850.0, true),
-            5,
-            "at least one more"
-        );
-        assert_eq!(
-            slots_for_next_round(4, 60, cap, 100.0, true),
-            8,
-            "at most twice"
-        );
-        assert_eq!(
-            slots_for_next_round(4, 60, cap, 0.0, true),
-            8,
-            "nothing sent"
-        );
-        assert_eq!(
-            slots_for_next_round(4, 60, 0.0, 0.0, true),
-            4,
-            "no capacity known"
-        );
-        assert_eq!(
-            slots_for_next_round(9, 60, cap, 950.0, true),
-            9,
-            "uplink used"
-        );
-        assert_eq!(
-            slots_for_next_round(9, 60, cap, 600.0, false),
-            9,
-            "nobody waits"
-        );
-        assert_eq!(
-            slots_for_next_round(60, 60, cap, 600.0, true),
-            60,
-            "ceiling"
-        );
     }
 
     #[test]

@@ -64,13 +64,6 @@ pub struct Torrent {
     pub(super) wasted: u64,
 
     pub(super) optimistic: Option<PeerKey>,
-    /// Regular unchoke slots this round: `Config::unchoke_slots`, more while an upload cap
-    /// leaves room (see `choker::slots_for_next_round`).
-    pub(super) unchoke_slots: usize,
-    pub(super) last_rechoke: Instant,
-    /// Bytes the driver reported written to peers since `last_rechoke`: what the last round
-    /// really sent.
-    pub(super) written_since_rechoke: u64,
     next_rechoke: Instant,
     next_optimistic: Instant,
     next_tick: Instant,
@@ -92,7 +85,6 @@ impl Torrent {
         rng_seed: u64,
         now: Instant,
     ) -> Self {
-        let unchoke_slots = config.unchoke_slots;
         let max_partials =
             (PARTIAL_PIECES_BUDGET / info.piece_length.max(1) as u64).max(8) as usize;
         let picker = Picker::new(
@@ -136,9 +128,6 @@ impl Torrent {
             hash_failures: 0,
             wasted: 0,
             optimistic: None,
-            unchoke_slots,
-            last_rechoke: now,
-            written_since_rechoke: 0,
             next_rechoke: now,
             next_optimistic: now,
             next_tick: now,
@@ -466,21 +455,11 @@ impl Torrent {
 
     fn tick(&mut self, now: Instant) {
         self.announce_if_due(now);
-        let at_limit = self.peers.len() >= self.config.max_peers;
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
-            let Some(peer) = self.peers.get_mut(&key) else {
+            let Some(peer) = self.peers.get(&key) else {
                 continue;
             };
-            if peer.am_interested || peer.peer_interested {
-                peer.last_interest = now;
-            }
-            let disinterested = at_limit
-                && now.saturating_since(peer.last_interest) > self.config.disinterest_timeout;
-            if disinterested {
-                self.disconnect(key, DisconnectReason::NotUseful, now);
-                continue;
-            }
             let idle = now.saturating_since(peer.last_received) > IDLE_TIMEOUT;
             let stalled = !peer.outstanding.is_empty()
                 && !peer.snubbed

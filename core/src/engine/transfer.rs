@@ -6,7 +6,7 @@ use bytes::Bytes;
 use crate::wire::{BlockRef, Message, BLOCK_SIZE};
 use crate::{Bitfield, Instant};
 
-use super::choker::{choose_unchoked, pick_optimistic, slots_for_next_round, Candidate};
+use super::choker::{choose_unchoked, pick_optimistic, Candidate};
 use super::peer::Holding;
 use super::torrent::Torrent;
 use super::{Action, PeerKey};
@@ -212,7 +212,6 @@ impl Torrent {
     /// Drivers must report this: uploads to a peer pause while its unsent bytes are high.
     pub fn peer_written(&mut self, key: PeerKey, bytes: usize, now: Instant) {
         if let Some(peer) = self.peers.get_mut(&key) {
-            self.written_since_rechoke += bytes as u64;
             peer.unsent = peer.unsent.saturating_sub(bytes);
             self.serve_uploads(now);
         }
@@ -257,7 +256,7 @@ impl Torrent {
     /// Fills a free upload slot at once rather than at the next rechoke, so a newcomer starts
     /// receiving immediately.
     pub(super) fn unchoke_if_room(&mut self, now: Instant) {
-        let slots = self.unchoke_slots + 1;
+        let slots = self.config.unchoke_slots + 1;
         while self.unchoked_count() < slots {
             let Some(key) = self
                 .peers
@@ -287,32 +286,14 @@ impl Torrent {
 
     pub(super) fn rotate_optimistic(&mut self) {
         let candidates = self.choke_candidates();
-        let regular = choose_unchoked(&candidates, self.unchoke_slots, None);
+        let regular = choose_unchoked(&candidates, self.config.unchoke_slots, None);
         self.optimistic = pick_optimistic(&candidates, &regular, &mut self.rng);
     }
 
     /// Tit-for-tat: the best peers by rate keep or get the regular slots, plus the optimistic one.
     pub(super) fn rechoke(&mut self, now: Instant) {
         let candidates = self.choke_candidates();
-        let choked_waiting = candidates.len() > self.unchoke_slots + 1;
-        let round = now.saturating_since(self.last_rechoke).as_secs_f64();
-        let sent = std::mem::take(&mut self.written_since_rechoke) as f64;
-        let sent_per_second = if round > 0.0 { sent / round } else { 0.0 };
-        self.last_rechoke = now;
-        // Only a cap (a server's `--up-limit`, a session's global cap) says what the uplink
-        // may carry; without one the slots stay as configured. (Taking the best round so far
-        // as the capacity instead was measured in the simulator: a tighter tail, but offices
-        // took up to 1.73 copies over their WAN links; see docs/simulation.md.)
-        if let Some(cap) = self.upload_throttle.cap() {
-            self.unchoke_slots = slots_for_next_round(
-                self.unchoke_slots,
-                self.config.max_peers,
-                cap as f64,
-                sent_per_second,
-                choked_waiting,
-            );
-        }
-        let chosen = choose_unchoked(&candidates, self.unchoke_slots, self.optimistic);
+        let chosen = choose_unchoked(&candidates, self.config.unchoke_slots, self.optimistic);
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
             self.set_choking(key, !chosen.contains(&key), now);

@@ -502,10 +502,6 @@ impl Simulation {
             self.seed.wrapping_mul(1_000_003) ^ ((h as u64) << 8) ^ self.hosts[h].incarnation;
         let mut config = Config::new(PeerId::generate(id_seed), LISTEN_PORT);
         config.piece_order = self.layout.piece_order;
-        config.upload_limit = self.layout.hosts[h].up_limit.map(|r| r as u64);
-        if let Some(max) = self.layout.hosts[h].max_peers {
-            config.max_peers = max;
-        }
         stretch_timers(&mut config, self.layout.scale);
         // With sites on, an engine knows its own site's networks, as the native client learns
         // them from its configuration.
@@ -835,5 +831,4 @@ fn stretch_timers(config: &mut Config, scale: f64) {
     config.rechoke_interval = stretch(config.rechoke_interval);
     config.optimistic_interval = stretch(config.optimistic_interval);
     config.colleagues_stall_timeout = stretch(config.colleagues_stall_timeout);
-    config.disinterest_timeout = stretch(config.disinterest_timeout);
 }
