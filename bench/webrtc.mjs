@@ -182,38 +182,45 @@ async function markTransfer() {
   if (THREADS) threadsAtTransfer = await threadSeconds();
 }
 
-/** CPU seconds (user + system) used so far by the processes in our network namespace other
- * than this script: the browsers, natives and tracker of the path being measured. */
-async function cpuSeconds() {
+/** The processes in our network namespace other than this script: the browsers, natives and
+ * tracker of the path being measured. */
+async function namespacePids() {
   const ownNet = await readlink("/proc/self/ns/net");
-  let ticks = 0;
+  const pids = [];
   for (const pid of await readdir("/proc")) {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    if ((await readlink(`/proc/${pid}/ns/net`).catch(() => "")) !== ownNet) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+    if ((await readlink(`/proc/${pid}/ns/net`).catch(() => "")) === ownNet) pids.push(pid);
   }
-  return ticks / 100; // USER_HZ
+  return pids;
+}
+
+/** Command name and CPU seconds (user + system) from a `/proc/.../stat` file. */
+async function statCpu(path) {
+  const stat = await readFile(path, "utf8").catch(() => "");
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+  return { comm, seconds: (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100 }; // USER_HZ
+}
+
+/** CPU seconds used so far by the processes of `namespacePids`. */
+async function cpuSeconds() {
+  let seconds = 0;
+  for (const pid of await namespacePids()) seconds += (await statCpu(`/proc/${pid}/stat`)).seconds;
+  return seconds;
 }
 
 /** CPU seconds used so far per thread kind ("renderer: WebRTC_Network", …) in our namespace. */
 async function threadSeconds() {
-  const ownNet = await readlink("/proc/self/ns/net");
   const seconds = new Map();
-  for (const pid of await readdir("/proc")) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    if ((await readlink(`/proc/${pid}/ns/net`).catch(() => "")) !== ownNet) continue;
+  for (const pid of await namespacePids()) {
     const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
     const kind = /--type=([\w-]+)/.exec(cmdline)?.[1] ?? cmdline.split("\0")[0].split("/").pop();
     const service = /--utility-sub-type=([\w.]+)/.exec(cmdline)?.[1].split(".").pop();
     for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
-      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8").catch(() => "");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const { comm, seconds: used } = await statCpu(`/proc/${pid}/task/${tid}/stat`);
       const name = `${kind}${service ? ` ${service}` : ""}: ${Number(tid) === Number(pid) ? "main" : comm}`;
-      seconds.set(name, (seconds.get(name) ?? 0) + (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100);
+      seconds.set(name, (seconds.get(name) ?? 0) + used);
     }
   }
   return seconds;
