@@ -1,6 +1,6 @@
 //! Serving peers' block requests a span at a time, for drivers: storage is read a span (a
-//! piece, or a stretch of a long one) at once and the span kept, since a peer asks for a
-//! piece's blocks one after another.
+//! piece, a stretch of a long one, or a run of short ones) at once and the span kept, since a
+//! peer asks for a piece's blocks one after another, and for pieces in order.
 //!
 //! Every storage read costs a round trip — a thread hand-off and the storage lock for a native,
 //! a `Blob` slice or a message to the OPFS worker for a page — and one per 16 KiB block made
@@ -14,15 +14,20 @@ use bytes::Bytes;
 use crate::engine::PeerKey;
 use crate::metainfo::Info;
 use crate::wire::BlockRef;
+use crate::Bitfield;
 
-/// A stretch of one piece: never across pieces, so it never mixes a piece we have with one we
-/// are still downloading.
+/// A stretch of the payload read at once: part of one piece ([`Span::of`]), or whole pieces
+/// that are all ours ([`Span::across`]). Never a piece we are still downloading next to one we
+/// have: a kept span must not go stale when a piece is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Span {
+    /// The piece it starts in.
     pub piece: u32,
-    /// Offset in the piece.
+    /// Offset in that piece.
     pub begin: u32,
     pub len: u32,
+    /// The torrent's piece length, to place blocks of the pieces after `piece`.
+    piece_length: u32,
 }
 
 impl Span {
@@ -41,7 +46,32 @@ impl Span {
             piece: block.piece,
             begin,
             len,
+            piece_length: info.piece_length,
         })
+    }
+
+    /// Like [`Span::of`], but where `longest` holds several pieces and `have` holds every one
+    /// of the aligned run of them that `block` is in, the span is that whole run: peers ask
+    /// for pieces in order (the picker's extent affinity), so one read serves several.
+    pub fn across(info: &Info, block: &BlockRef, longest: u32, have: &Bitfield) -> Option<Self> {
+        let per_span = longest / info.piece_length.max(1);
+        let fits = block
+            .begin
+            .checked_add(block.len)
+            .is_some_and(|end| end <= info.piece_size(block.piece));
+        if per_span >= 2 && fits {
+            let first = block.piece / per_span * per_span;
+            let pieces = first..(first + per_span).min(info.piece_count());
+            if pieces.clone().all(|piece| have.get(piece)) {
+                return Some(Self {
+                    piece: first,
+                    begin: 0,
+                    len: pieces.map(|piece| info.piece_size(piece)).sum(),
+                    piece_length: info.piece_length,
+                });
+            }
+        }
+        Self::of(info, block, longest)
     }
 
     /// Its byte offset in the payload.
@@ -51,7 +81,10 @@ impl Span {
 
     /// `block`'s bytes out of this span's, without copying.
     fn cut(&self, data: &Bytes, block: &BlockRef) -> Option<Bytes> {
-        let from = usize::try_from(block.begin.checked_sub(self.begin)?).ok()?;
+        let pieces_in = u64::from(block.piece.checked_sub(self.piece)?);
+        let from = (pieces_in * u64::from(self.piece_length) + u64::from(block.begin))
+            .checked_sub(u64::from(self.begin))?;
+        let from = usize::try_from(from).ok()?;
         let to = from.checked_add(usize::try_from(block.len).ok()?)?;
         (to <= data.len()).then(|| data.slice(from..to))
     }
@@ -246,6 +279,41 @@ mod tests {
         let long = info(8 << 20, 4 << 20);
         let span = Span::of(&long, &block(1, (3 << 20) + 16_384, 16_384), u32::MAX).expect("in");
         assert_eq!((span.piece, span.begin, span.len), (1, 0, 4 << 20));
+    }
+
+    #[test]
+    fn a_run_of_short_pieces_we_all_have_is_one_span() {
+        // Ten pieces of 256 KiB, the last short: runs of four under a 1 MiB limit.
+        let info = info(9 * (256 << 10) + 1_000, 256 << 10);
+        let mut have = Bitfield::full(10);
+        let run = Span::across(&info, &block(6, 16_384, 16_384), MIB, &have).expect("in");
+        assert_eq!((run.piece, run.begin, run.len), (4, 0, MIB));
+        assert_eq!(run.offset(&info), 4 * (256 << 10));
+        let tail = Span::across(&info, &block(9, 0, 1_000), MIB, &have).expect("in");
+        assert_eq!((tail.piece, tail.len), (8, (256 << 10) + 1_000));
+
+        // One read serves blocks of every piece of the run, each from its own place.
+        let data = Bytes::from((0..MIB).map(|i| (i / 16_384) as u8).collect::<Vec<_>>());
+        let mut reads = SpanReads::new(8 * MIB as usize);
+        let first = block(4, 0, 16_384);
+        assert!(matches!(
+            reads.request(run, PeerKey(1), first),
+            Lookup::Start
+        ));
+        reads.loaded(run, Some(data));
+        let later = block(6, 32_768, 16_384);
+        match reads.request(run, PeerKey(1), later) {
+            // Block 2 of the run's third piece: the run's 16 KiB block 2 · 16 + 2.
+            Lookup::Ready(bytes) => assert!(bytes.iter().all(|&b| b == 34)),
+            _ => panic!("the run is kept"),
+        }
+
+        // A piece of the run missing: only the piece, which is never stale once written.
+        have.clear(5);
+        let alone = Span::across(&info, &block(6, 0, 16_384), MIB, &have).expect("in");
+        assert_eq!((alone.piece, alone.begin, alone.len), (6, 0, 256 << 10));
+        // A block past its piece's end is never cut out of the next piece's bytes.
+        assert!(Span::across(&info, &block(4, 250 << 10, 16_384), MIB, &have).is_none());
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub(crate) struct Peer {
     /// The picker's epoch and our peer count when a pick for them last found nothing: until
     /// either changes (or they send something), sweeps over all peers skip them.
     pub nothing_to_pick: Option<(u64, usize)>,
+    /// The piece we asked them for last: among equally rare pieces, the rest of its extent
+    /// comes first, so their storage reads stretches rather than scattered pieces.
+    pub last_asked: Option<u32>,
     /// Whether the first message may still be a bitfield.
     pub expecting_bitfield: bool,
 }
@@ -107,6 +110,7 @@ impl Peer {
             snubbed: false,
             on_parole: false,
             nothing_to_pick: None,
+            last_asked: None,
             expecting_bitfield: true,
         }
     }

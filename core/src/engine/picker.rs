@@ -2,6 +2,13 @@
 //! finished before new ones are started, and a strict endgame that allows duplicate requests only
 //! once every missing block is already requested.
 //!
+//! Among equally rare pieces, a peer is asked for the rest of the extent (an aligned stretch
+//! of [`EXTENT_BYTES`]) of the piece it was asked for last (piece extent affinity, as
+//! libtorrent has it):
+//! its storage reads whole extents at once, so pieces asked in order cost it one read per
+//! extent instead of one each. Only within an extent: peers taking every piece in order would
+//! fall in step behind each other and ask the same uploaders for the same pieces.
+//!
 //! The picker also holds the bytes of pieces being downloaded until they are verified, so nothing
 //! unverified ever reaches storage.
 
@@ -17,6 +24,9 @@ use super::{PartialSnapshot, PeerKey, PieceOrder};
 /// Pieces fetched in random order before switching to rarest-first: a newcomer needs complete
 /// pieces quickly to have something to trade.
 const RANDOM_FIRST_PIECES: u32 = 4;
+/// A peer is asked for the pieces of a stretch this long in order, among equally rare ones
+/// (see the module's doc); drivers read spans of the same length, aligned the same way.
+pub const EXTENT_BYTES: u32 = 1 << 20;
 /// Most peers that may be asked for the same block in endgame.
 const MAX_ENDGAME_DUPLICATES: u8 = 3;
 
@@ -194,10 +204,12 @@ impl Picker {
     }
 
     /// Picks up to `want` blocks to request from a peer holding `peer_has` (`None`: every piece).
-    /// `outstanding` tells which blocks this peer has been asked for already.
+    /// `outstanding` tells which blocks this peer has been asked for already; `last` is the
+    /// piece it was asked for last, whose extent it gets first among equally rare pieces.
     pub fn pick(
         &mut self,
         peer_has: Option<&Bitfield>,
+        last: Option<u32>,
         want: usize,
         outstanding: impl Fn(&BlockRef) -> bool,
         parole: Option<PeerKey>,
@@ -240,10 +252,12 @@ impl Picker {
             taken(self, piece, out);
         }
         // 2. Start new pieces.
+        let mut last = last;
         while out.len() - start < want && self.partials.len() < self.max_partials {
-            let Some(piece) = self.choose_new_piece(peer_has) else {
+            let Some(piece) = self.choose_new_piece(peer_has, last) else {
                 break;
             };
+            last = Some(piece);
             self.start_piece(piece, parole);
             taken(self, piece, out);
         }
@@ -302,10 +316,11 @@ impl Picker {
         }
     }
 
-    /// The next piece to start among those missing that the peer has (`None`: all of them).
-    /// Works a byte (eight pieces) at a time, skipping bytes with no candidate, so a peer that
-    /// has nothing new costs a pass over `pieces / 8` bytes rather than a test per piece.
-    fn choose_new_piece(&mut self, peer_has: Option<&Bitfield>) -> Option<u32> {
+    /// The next piece to start among those missing that the peer has (`None`: all of them):
+    /// one of the rarest, from the rest of `last`'s extent if it has one. Works a byte (eight pieces) at a time,
+    /// skipping bytes with no candidate, so a peer that has nothing new costs a pass over
+    /// `pieces / 8` bytes rather than a test per piece.
+    fn choose_new_piece(&mut self, peer_has: Option<&Bitfield>, last: Option<u32>) -> Option<u32> {
         let bytes = self.missing_bits.as_bytes().len();
         if bytes == 0 || self.missing == 0 {
             return None;
@@ -328,10 +343,26 @@ impl Picker {
         }
         let random_first =
             self.have.count_ones() + (self.partials.len() as u32) < RANDOM_FIRST_PIECES;
-        // Scanning from a random byte breaks ties between equally rare pieces at random.
+        let avail = |picker: &Self, piece: u32| picker.availability[piece as usize] + picker.seeds;
+        // The rarest of the rest of `last`'s extent, which wins a tie.
+        let extent = (EXTENT_BYTES / self.piece_length.max(1)).max(1);
+        let local = last
+            .filter(|_| !random_first && extent > 1)
+            .and_then(|last| {
+                let start = last / extent * extent;
+                (start..(start + extent).min(self.have.len()))
+                    .filter(|&p| self.missing_bits.get(p) && peer_has.is_none_or(|b| b.get(p)))
+                    .map(|p| (p, avail(self, p)))
+                    .min_by_key(|&(p, a)| (a, p))
+            });
+        if let Some((piece, 0..=1)) = local {
+            return Some(piece);
+        }
+        // Scanning from a random byte breaks ties between equally rare pieces at random: peers
+        // that took the same pieces in order would stay in step, asking for the same ones.
         let offset = self.rng.usize(0..bytes);
         let mut best: Option<(u32, u32)> = None;
-        for i in (offset..bytes).chain(0..offset) {
+        'scan: for i in (offset..bytes).chain(0..offset) {
             let byte = candidates(i);
             if byte == 0 {
                 continue;
@@ -340,16 +371,19 @@ impl Picker {
                 if random_first {
                     return Some(piece);
                 }
-                let avail = self.availability[piece as usize] + self.seeds;
+                let avail = avail(self, piece);
                 if best.is_none_or(|(_, a)| avail < a) {
                     best = Some((piece, avail));
                     if avail <= 1 {
-                        return Some(piece);
+                        break 'scan;
                     }
                 }
             }
         }
-        best.map(|(p, _)| p)
+        match (local, best) {
+            (Some((piece, a)), Some((_, b))) if a <= b => Some(piece),
+            (_, best) => best.map(|(piece, _)| piece),
+        }
     }
 
     fn start_piece(&mut self, piece: u32, owner: Option<PeerKey>) {
@@ -468,6 +502,16 @@ mod tests {
         )
     }
 
+    /// Random-first is over.
+    fn have_the_first_four(p: &mut Picker) {
+        for piece in 0..4 {
+            p.start_piece(piece, None);
+            p.state[piece as usize] = PieceState::Pending;
+            p.partials.remove(&piece);
+            p.piece_stored(piece);
+        }
+    }
+
     fn complete(p: &mut Picker, peer: PeerKey, blocks: &[BlockRef]) -> Vec<u32> {
         let mut done = Vec::new();
         for b in blocks {
@@ -485,24 +529,18 @@ mod tests {
     fn finishes_started_pieces_before_new_ones() {
         let mut p = picker(10);
         let mut out = Vec::new();
-        p.pick(None, 2, |_| false, None, &mut out);
+        p.pick(None, None, 2, |_| false, None, &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].piece, out[1].piece);
         let mut more = Vec::new();
-        p.pick(None, 2, |_| false, None, &mut more);
+        p.pick(None, None, 2, |_| false, None, &mut more);
         assert!(more.iter().all(|b| b.piece == out[0].piece));
     }
 
     #[test]
     fn rarest_first_after_the_random_start() {
         let mut p = picker(20);
-        // Have four pieces already: random-first is over.
-        for piece in 0..4 {
-            p.start_piece(piece, None);
-            p.state[piece as usize] = PieceState::Pending;
-            p.partials.remove(&piece);
-            p.piece_stored(piece);
-        }
+        have_the_first_four(&mut p);
         for piece in 4..20 {
             for _ in 0..(1 + piece % 5) {
                 p.add_piece(piece);
@@ -510,7 +548,7 @@ mod tests {
         }
         p.availability[13] = 1; // 13 is the rarest; 4, 9, 14, 19 also have 1
         let mut out = Vec::new();
-        p.pick(None, 1, |_| false, None, &mut out);
+        p.pick(None, None, 1, |_| false, None, &mut out);
         assert_eq!(p.availability[out[0].piece as usize], 1);
     }
 
@@ -518,7 +556,7 @@ mod tests {
     fn last_piece_is_short_and_blocks_cover_it() {
         let mut p = picker(3);
         let mut out = Vec::new();
-        p.pick(None, 12, |_| false, None, &mut out);
+        p.pick(None, None, 12, |_| false, None, &mut out);
         assert_eq!(out.len(), 12);
         assert_eq!(
             out.iter().collect::<std::collections::BTreeSet<_>>().len(),
@@ -535,20 +573,21 @@ mod tests {
     fn endgame_duplicates_only_when_nothing_is_unrequested() {
         let mut p = picker(2);
         let mut a = Vec::new();
-        p.pick(None, 7, |_| false, None, &mut a);
+        p.pick(None, None, 7, |_| false, None, &mut a);
         // The one block nobody was asked for comes first...
         let mut b = Vec::new();
-        p.pick(None, 1, |_| false, None, &mut b);
+        p.pick(None, None, 1, |_| false, None, &mut b);
         assert!(!a.contains(&b[0]));
         assert!(p.all_started());
         // ...then duplicates of `a`'s blocks, never of one this peer already has outstanding.
         let first = b.clone();
-        p.pick(None, 100, |blk| first.contains(blk), None, &mut b);
+        p.pick(None, None, 100, |blk| first.contains(blk), None, &mut b);
         assert!(b[1..].iter().all(|blk| a.contains(blk)));
         assert_eq!(b.len(), 8);
         // A peer never gets the same block twice.
         let mut c = Vec::new();
         p.pick(
+            None,
             None,
             100,
             |blk| a.contains(blk) || b.contains(blk),
@@ -562,7 +601,7 @@ mod tests {
     fn failed_piece_is_fetched_again_and_duplicates_are_unwanted() {
         let mut p = picker(1);
         let mut out = Vec::new();
-        p.pick(None, 10, |_| false, None, &mut out);
+        p.pick(None, None, 10, |_| false, None, &mut out);
         for b in &out[..3] {
             assert!(matches!(
                 p.receive(PeerKey(1), b, &vec![0; b.len as usize]),
@@ -584,7 +623,7 @@ mod tests {
         assert_eq!(contributors, vec![PeerKey(1), PeerKey(2)]);
         p.piece_failed(piece);
         let mut again = Vec::new();
-        p.pick(None, 10, |_| false, None, &mut again);
+        p.pick(None, None, 10, |_| false, None, &mut again);
         assert_eq!(again, out);
     }
 
@@ -593,19 +632,26 @@ mod tests {
         let mut p = picker(4);
         let suspect = PeerKey(9);
         let mut mine = Vec::new();
-        p.pick(None, 2, |_| false, Some(suspect), &mut mine);
+        p.pick(None, None, 2, |_| false, Some(suspect), &mut mine);
         // Nobody else gets blocks of the suspect's piece, not even in endgame.
         let mut others = Vec::new();
-        p.pick(None, 100, |_| false, None, &mut others);
+        p.pick(None, None, 100, |_| false, None, &mut others);
         assert!(others.iter().all(|b| b.piece != mine[0].piece));
         // The suspect can still finish its own piece.
         let mut more = Vec::new();
-        p.pick(None, 2, |b| mine.contains(b), Some(suspect), &mut more);
+        p.pick(
+            None,
+            None,
+            2,
+            |b| mine.contains(b),
+            Some(suspect),
+            &mut more,
+        );
         assert!(more.len() == 2 && more.iter().all(|b| b.piece == mine[0].piece));
         // Once it is gone, its piece is everybody's.
         p.disown(suspect);
         let mut rest = Vec::new();
-        p.pick(None, 100, |b| others.contains(b), None, &mut rest);
+        p.pick(None, None, 100, |b| others.contains(b), None, &mut rest);
         assert!(rest.iter().any(|b| b.piece == mine[0].piece));
     }
 
@@ -622,9 +668,40 @@ mod tests {
         let mut has = Bitfield::full(10);
         has.clear(0);
         let mut out = Vec::new();
-        p.pick(Some(&has), 8, |_| false, None, &mut out);
+        p.pick(Some(&has), None, 8, |_| false, None, &mut out);
         let pieces: Vec<u32> = out.iter().map(|b| b.piece).collect();
         assert_eq!(pieces, [1, 1, 1, 1, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn equally_rare_pieces_are_taken_in_order_within_an_extent() {
+        // Pieces of 64 KiB: extents of 16.
+        let mut p = picker(40);
+        // Every piece held by one seed: all equally rare.
+        have_the_first_four(&mut p);
+        p.add_seed();
+        let mut out = Vec::new();
+        p.pick(None, Some(13), 12, |_| false, None, &mut out);
+        let pieces: Vec<u32> = out.iter().map(|b| b.piece).collect();
+        assert_eq!(pieces, [4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6]);
+
+        // Rarer pieces still come first.
+        p.remove_seed();
+        for piece in (4..40).filter(|&piece| piece != 30) {
+            p.add_piece(piece);
+            p.add_piece(piece);
+        }
+        p.add_piece(30);
+        let mut rarest = Vec::new();
+        p.pick(None, Some(6), 1, |_| false, None, &mut rarest);
+        assert_eq!(rarest[0].piece, 30);
+        // Among equals, the extent's first piece the peer has.
+        let mut has = Bitfield::full(40);
+        has.clear(7);
+        has.clear(30);
+        let mut next = Vec::new();
+        p.pick(Some(&has), Some(6), 1, |_| false, None, &mut next);
+        assert_eq!(next[0].piece, 8);
     }
 
     #[test]
@@ -633,7 +710,7 @@ mod tests {
         let mut has = Bitfield::new(8);
         has.set(5);
         let mut out = Vec::new();
-        p.pick(Some(&has), 100, |_| false, None, &mut out);
+        p.pick(Some(&has), None, 100, |_| false, None, &mut out);
         assert!(out.iter().all(|b| b.piece == 5));
         assert_eq!(out.len(), 4);
     }

@@ -92,14 +92,24 @@ impl Torrent {
         };
         let outstanding = &peer.outstanding;
         let parole = peer.on_parole.then_some(key);
-        self.picker
-            .pick(has, want, |b| outstanding.contains(b), parole, &mut blocks);
+        let last = peer.last_asked;
+        self.picker.pick(
+            has,
+            last,
+            want,
+            |b| outstanding.contains(b),
+            parole,
+            &mut blocks,
+        );
         let was_idle = outstanding.is_empty();
         let unchanged = (self.picker.epoch(), self.peers.len());
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
         peer.nothing_to_pick = blocks.is_empty().then_some(unchanged);
+        if let Some(block) = blocks.last() {
+            peer.last_asked = Some(block.piece);
+        }
         if was_idle && !blocks.is_empty() {
             peer.last_block = now;
         }

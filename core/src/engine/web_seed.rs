@@ -327,7 +327,7 @@ impl Torrent {
                 let mut blocks = Vec::new();
                 let want = size.div_ceil(BLOCK_SIZE) as usize;
                 self.picker
-                    .pick(Some(&single), want, |_| false, None, &mut blocks);
+                    .pick(Some(&single), None, want, |_| false, None, &mut blocks);
                 single.clear(piece);
                 if blocks.is_empty() {
                     continue; // started by peers, every block already asked for

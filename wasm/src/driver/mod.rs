@@ -40,8 +40,9 @@ use signaling::{Announcer, TrackerSocket};
 
 pub type DriverRef = Rc<RefCell<Driver>>;
 
-/// Longest stretch of a piece read at once for peers' requests: a `Blob` slice or an OPFS
-/// read of this much is one round trip, and a peer asks for a piece's blocks one after another.
+/// Longest stretch of the payload read at once for peers' requests: a `Blob` slice or an OPFS
+/// read of this much is one round trip (a `Blob` slice alone costs the page's main thread
+/// ~0.4 ms), and a peer asks for a piece's blocks, and for pieces, one after another.
 const SPAN_LONGEST: u32 = 1 << 20;
 /// Bytes of spans kept for serving: a few peers' current pieces.
 const SPANS_KEPT: usize = 8 << 20;
@@ -241,7 +242,10 @@ impl Driver {
         };
         let info = Arc::clone(&payload.info);
         let store = Rc::clone(&payload.store);
-        let Some(span) = Span::of(&info, &block, SPAN_LONGEST) else {
+        let Some(torrent) = self.engine.torrent() else {
+            return;
+        };
+        let Some(span) = Span::across(&info, &block, SPAN_LONGEST, torrent.have()) else {
             // Across two spans (or out of bounds, which storage refuses): read it alone.
             let offset =
                 u64::from(block.piece) * u64::from(info.piece_length) + u64::from(block.begin);
