@@ -14,6 +14,13 @@
 //! 2. peers of other sites — seeds first, then leechers;
 //! 3. the rest (addresses in no site, e.g. laptops at home) — seeds first, then leechers.
 //!
+//! A requester in no site gets every seed first (those in no site, then those in sites),
+//! then the leechers in no site, then the leechers in sites. Peers outside any site are each
+//! other's natural partners: a site member spends its upload mostly on colleagues and takes
+//! from outside only its share of what its site lacks (see the engine's locality), so it has
+//! little reason to trade with a laptop in the field, and a field laptop connected only to
+//! site members ends up with nothing to give and nobody unchoking it.
+//!
 //! A seed is never sent seeds (it has nothing to get from them); the requester never gets
 //! itself. Clients dial addresses in the order received, so the order matters even when the
 //! whole swarm fits in `numwant`.
@@ -203,16 +210,19 @@ pub fn rank<T>(
         return all;
     }
 
-    // Classes 0..6: (same site, other site, no site) × (seed, leecher).
+    // Classes, best first. A site member: (same site, other site, no site) × (seed,
+    // leecher). A requester in no site: seeds (in no site, then in a site), then leechers
+    // in no site, then leechers in a site; classes 4 and 5 stay empty.
     let mut classes: [Vec<T>; 6] = Default::default();
     for candidate in candidates {
-        let place = match (requester_site, candidate.site) {
-            (Some(mine), Some(theirs)) if mine == theirs => 0,
-            (_, Some(_)) => 1,
-            (_, None) => 2,
-        };
         let leecher = usize::from(!candidate.seed);
-        classes[place * 2 + leecher].push(candidate.item);
+        let class = match (requester_site, candidate.site) {
+            (Some(mine), Some(theirs)) if mine == theirs => leecher,
+            (Some(_), Some(_)) => 2 + leecher,
+            (Some(_), None) => 4 + leecher,
+            (None, theirs) => 2 * leecher + usize::from(theirs.is_some()),
+        };
+        classes[class].push(candidate.item);
     }
     let off_site_cap = match requester_site {
         Some(_) => policy.max_off_site.unwrap_or(usize::MAX),
@@ -252,6 +262,8 @@ fn partial_shuffle<T>(items: &mut [T], k: usize, rng: &mut fastrand::Rng) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn map() -> SiteMap {
@@ -342,6 +354,29 @@ mod tests {
         sorted.sort();
         assert_eq!(classes, sorted, "classes out of order: {got:?}");
         assert_eq!(classes[0], (0, false), "same-site seed first");
+    }
+
+    #[test]
+    fn a_requester_in_no_site_gets_seeds_then_others_in_no_site_then_site_members() {
+        let m = map();
+        let mut s = swarm(&m);
+        s.push(peer(&m, "198.51.100.3", false));
+        let me = s[6];
+        let mut rng = fastrand::Rng::with_seed(5);
+        let got = select_peers(&SelectionPolicy::DEFAULT, &me, &s, 50, &mut rng);
+        let seed_in_no_site = s[5].addr;
+        assert_eq!(got[0], seed_in_no_site, "{got:?}");
+        let seeds_in_sites: BTreeSet<_> = got[1..3].iter().collect();
+        assert_eq!(seeds_in_sites, [&s[0].addr, &s[3].addr].into());
+        assert_eq!(
+            got[3], s[7].addr,
+            "the other laptop in no site next: {got:?}"
+        );
+        let leechers_in_sites: BTreeSet<_> = got[4..].iter().collect();
+        assert_eq!(
+            leechers_in_sites,
+            [&s[1].addr, &s[2].addr, &s[4].addr].into()
+        );
     }
 
     #[test]
