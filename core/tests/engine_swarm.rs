@@ -481,3 +481,42 @@ fn a_site_member_with_nothing_to_fetch_outside_frees_the_seeds_upload_slot() {
         "the field peer took {field:?}, the office {office:?}"
     );
 }
+
+/// Node 0 may hold two connections (`limit_node_0` sets that and its disinterest timeout);
+/// nodes 1 and 2, which it dials first, have nothing and cannot reach the seed (node 3),
+/// which dials nobody.
+/// When node 0 finished, if it did within 200 s.
+fn stuck_with_useless_peers(limit_node_0: fn(&mut Config)) -> Option<Duration> {
+    let data = payload(256 << 10, 12);
+    let mut swarm = Swarm::new(&data, 32 << 10, &[], 0);
+    swarm.configure = limit_node_0;
+    swarm.add_leecher(0, None);
+    swarm.configure = |_| {};
+    swarm.add_leecher(1, None);
+    swarm.add_leecher(2, None);
+    // The seed dials nobody: node 0 must find it.
+    swarm.configure = |config| config.max_peers = 0;
+    let pieces = swarm.info.piece_count();
+    swarm.add_node(data.clone(), Bitfield::full(pieces), None, 3, None);
+    swarm.unreachable = vec![(1, 3), (2, 3)];
+    swarm.run(Duration::from_secs(200));
+    swarm.nodes[0].completed_at.map(|t| t.since_epoch())
+}
+
+#[test]
+fn at_the_connection_limit_peers_neither_side_wants_make_room() {
+    let turnover = stuck_with_useless_peers(|config| {
+        config.max_peers = 2;
+        config.disinterest_timeout = Duration::from_secs(20);
+    });
+    let done = turnover.expect("node 0 dropped its useless peers and reached the seed");
+    assert!(done < Duration::from_secs(40), "took {done:?}");
+    let never = stuck_with_useless_peers(|config| {
+        config.max_peers = 2;
+        config.disinterest_timeout = Duration::from_secs(1 << 20);
+    });
+    assert_eq!(
+        never, None,
+        "without turnover node 0 keeps its two useless peers"
+    );
+}

@@ -73,6 +73,11 @@ pub struct Config {
     pub optimistic_interval: Duration,
     /// A peer that sent nothing we asked for this long is snubbed.
     pub snub_timeout: Duration,
+    /// At the connection limit, a connection neither side has been interested in for this
+    /// long is closed, so its slot can go to a peer that wants something: a seed's peers that
+    /// now get everything from colleagues, laptops that finished, would otherwise keep every
+    /// slot of the seed while others wait.
+    pub disinterest_timeout: Duration,
     /// With local peers (see `local_networks`): once our share of the WAN fetches is in and no
     /// colleague has gained a piece for this long, their shares are open to us too.
     pub colleagues_stall_timeout: Duration,
@@ -122,6 +127,7 @@ impl Config {
             optimistic_interval: Duration::from_secs(30),
             snub_timeout: Duration::from_secs(30),
             colleagues_stall_timeout: Duration::from_secs(10),
+            disinterest_timeout: Duration::from_secs(120),
             upload_limit: None,
             download_limit: None,
             budget: None,

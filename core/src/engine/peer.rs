@@ -66,6 +66,8 @@ pub(crate) struct Peer {
     pub last_sent: Instant,
     /// Last time they delivered a block we asked for (or when we started asking).
     pub last_block: Instant,
+    /// Last tick at which either side was interested (see `Config::disinterest_timeout`).
+    pub last_interest: Instant,
     pub snubbed: bool,
     /// Took part in a piece that failed its hash check along with others: from now on it gets
     /// whole pieces to itself, so if it lies again it alone is to blame.
@@ -107,6 +109,7 @@ impl Peer {
             last_received: now,
             last_sent: now,
             last_block: now,
+            last_interest: now,
             snubbed: false,
             on_parole: false,
             nothing_to_pick: None,

@@ -344,17 +344,21 @@ impl Picker {
         let random_first =
             self.have.count_ones() + (self.partials.len() as u32) < RANDOM_FIRST_PIECES;
         let avail = |picker: &Self, piece: u32| picker.availability[piece as usize] + picker.seeds;
-        // The rarest of the rest of `last`'s extent, which wins a tie.
+        // One of the rarest of the rest of `last`'s extent, which wins a tie: at random, as
+        // peers taking the same extent in order would ask for the same pieces.
         let extent = (EXTENT_BYTES / self.piece_length.max(1)).max(1);
-        let local = last
-            .filter(|_| !random_first && extent > 1)
-            .and_then(|last| {
-                let start = last / extent * extent;
+        let mut rest: Vec<(u32, u32)> = Vec::new();
+        if let Some(last) = last.filter(|_| !random_first && extent > 1) {
+            let start = last / extent * extent;
+            rest.extend(
                 (start..(start + extent).min(self.have.len()))
                     .filter(|&p| self.missing_bits.get(p) && peer_has.is_none_or(|b| b.get(p)))
-                    .map(|p| (p, avail(self, p)))
-                    .min_by_key(|&(p, a)| (a, p))
-            });
+                    .map(|p| (p, avail(self, p))),
+            );
+        }
+        let rarest = rest.iter().map(|&(_, a)| a).min();
+        rest.retain(|&(_, a)| Some(a) == rarest);
+        let local = (!rest.is_empty()).then(|| rest[self.rng.usize(0..rest.len())]);
         if let Some((piece, 0..=1)) = local {
             return Some(piece);
         }
@@ -674,7 +678,7 @@ mod tests {
     }
 
     #[test]
-    fn equally_rare_pieces_are_taken_in_order_within_an_extent() {
+    fn equally_rare_pieces_come_from_the_extent_of_the_last() {
         // Pieces of 64 KiB: extents of 16.
         let mut p = picker(40);
         // Every piece held by one seed: all equally rare.
@@ -682,8 +686,10 @@ mod tests {
         p.add_seed();
         let mut out = Vec::new();
         p.pick(None, Some(13), 12, |_| false, None, &mut out);
-        let pieces: Vec<u32> = out.iter().map(|b| b.piece).collect();
-        assert_eq!(pieces, [4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6]);
+        let mut pieces: Vec<u32> = out.iter().map(|b| b.piece).collect();
+        pieces.dedup();
+        assert_eq!(pieces.len(), 3);
+        assert!(pieces.iter().all(|p| (4..16).contains(p)), "{pieces:?}");
 
         // Rarer pieces still come first.
         p.remove_seed();
@@ -695,13 +701,15 @@ mod tests {
         let mut rarest = Vec::new();
         p.pick(None, Some(6), 1, |_| false, None, &mut rarest);
         assert_eq!(rarest[0].piece, 30);
-        // Among equals, the extent's first piece the peer has.
+        // Among equals, a piece of the extent that the peer has.
         let mut has = Bitfield::full(40);
-        has.clear(7);
         has.clear(30);
+        for piece in 4..15 {
+            has.clear(piece);
+        }
         let mut next = Vec::new();
         p.pick(Some(&has), Some(6), 1, |_| false, None, &mut next);
-        assert_eq!(next[0].piece, 8);
+        assert_eq!(next[0].piece, 15);
     }
 
     #[test]

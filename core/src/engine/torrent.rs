@@ -455,11 +455,21 @@ impl Torrent {
 
     fn tick(&mut self, now: Instant) {
         self.announce_if_due(now);
+        let at_limit = self.peers.len() >= self.config.max_peers;
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
-            let Some(peer) = self.peers.get(&key) else {
+            let Some(peer) = self.peers.get_mut(&key) else {
                 continue;
             };
+            if peer.am_interested || peer.peer_interested {
+                peer.last_interest = now;
+            }
+            let disinterested = at_limit
+                && now.saturating_since(peer.last_interest) > self.config.disinterest_timeout;
+            if disinterested {
+                self.disconnect(key, DisconnectReason::NotUseful, now);
+                continue;
+            }
             let idle = now.saturating_since(peer.last_received) > IDLE_TIMEOUT;
             let stalled = !peer.outstanding.is_empty()
                 && !peer.snubbed

@@ -831,4 +831,5 @@ fn stretch_timers(config: &mut Config, scale: f64) {
     config.rechoke_interval = stretch(config.rechoke_interval);
     config.optimistic_interval = stretch(config.optimistic_interval);
     config.colleagues_stall_timeout = stretch(config.colleagues_stall_timeout);
+    config.disinterest_timeout = stretch(config.disinterest_timeout);
 }
