@@ -108,8 +108,8 @@ pub fn bitfleet_get(
     Proc::spawn(name, cmd)
 }
 
-/// `bitfleet serve PATH... --listen 127.0.0.1:PORT [extra...]` on a free port, once it listens.
-/// Returns the process and the server's address.
+/// `bitfleet serve PATH... --listen 127.0.0.1:PORT [extra...]` on a free port, once it has
+/// published its paths. Returns the process and the server's address.
 pub fn bitfleet_serve(name: &str, paths: &[&Path], extra: &[&str]) -> Result<(Proc, SocketAddr)> {
     let port = crate::free_port()?;
     let addr = crate::loopback(port);
@@ -118,5 +118,9 @@ pub fn bitfleet_serve(name: &str, paths: &[&Path], extra: &[&str]) -> Result<(Pr
     cmd.args(["--listen", &addr.to_string()]).args(extra);
     let mut proc = Proc::spawn(name, cmd)?;
     crate::wait_listening(&mut proc, port, TIMEOUT_QUICK)?;
+    // It binds before it hashes its paths and answers HTTP only once they are published, so
+    // a file a test adds after this is in no torrent (it raced the hashing before).
+    crate::http::get(addr, "/", &[])
+        .map_err(|e| proc.failure(&format!("no HTTP answer once listening: {e:#}")))?;
     Ok((proc, addr))
 }
