@@ -16,7 +16,8 @@ pub(crate) struct Candidate {
 }
 
 /// The peers to unchoke: the `slots` best by rate (snubbed peers last, a local peer before a
-/// remote one as fast), plus `optimistic` when it is still interested and not among them.
+/// remote one as fast, otherwise in the order given), plus `optimistic` when it is still
+/// interested and not among them.
 /// `candidates` holds only interested peers. Locality only breaks ties: a site whose members
 /// served each other first starved the peers outside it (they got optimistic slots only), and
 /// what crosses the WAN link is the requester's choice (see `remote_share`), not ours.
@@ -26,13 +27,14 @@ pub(crate) fn choose_unchoked(
     optimistic: Option<PeerKey>,
 ) -> Vec<PeerKey> {
     let mut ranked: Vec<&Candidate> = candidates.iter().collect();
-    // Stable order for equal rates keeps the choice deterministic and avoids fibrillation.
+    // Stable: equal rates (mostly the zeros of peers that gave nothing yet) keep the caller's
+    // order, which the engine shuffles. In key order every uploader with a slot to spare chose
+    // the same early-connected peers: some laptops had a dozen uploaders, others one or two.
     ranked.sort_by(|a, b| {
         a.snubbed
             .cmp(&b.snubbed)
             .then(b.rate.cmp(&a.rate))
             .then(b.local.cmp(&a.local))
-            .then(a.peer.cmp(&b.peer))
     });
     let mut chosen: Vec<PeerKey> = ranked.iter().take(slots).map(|c| c.peer).collect();
     if let Some(opt) = optimistic {
@@ -99,6 +101,21 @@ mod tests {
             vec![PeerKey(2), PeerKey(4), PeerKey(3)]
         );
         assert_eq!(choose_unchoked(&cands, 2, Some(PeerKey(9))).len(), 2);
+    }
+
+    #[test]
+    fn equal_rates_keep_the_order_given() {
+        // The engine shuffles candidates: among peers that gave nothing, no key is favoured.
+        let cands = [
+            c(3, 0, false),
+            c(1, 0, false),
+            c(9, 5, false),
+            c(2, 0, false),
+        ];
+        assert_eq!(
+            choose_unchoked(&cands, 3, None),
+            vec![PeerKey(9), PeerKey(3), PeerKey(1)]
+        );
     }
 
     #[test]

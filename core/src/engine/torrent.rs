@@ -489,11 +489,11 @@ impl Torrent {
         self.notice_stalled_colleagues(now);
         if now >= self.next_rechoke {
             self.next_rechoke = now + self.config.rechoke_interval;
-            if now >= self.next_optimistic {
+            let rotate = now >= self.next_optimistic;
+            if rotate {
                 self.next_optimistic = now + self.config.optimistic_interval;
-                self.rotate_optimistic();
             }
-            self.rechoke(now);
+            self.rechoke(rotate, now);
         }
         self.dial_more(now);
         self.request_from_web_seeds(now);
