@@ -67,20 +67,59 @@ fn same_scenario_and_seed_give_the_same_run_bit_for_bit() {
     assert_eq!(&again, baseline());
 }
 
+/// Every counted peer's finish over the bound, and the origin's upload in copies, averaged
+/// over four seeds run side by side: one seed's tail moves by ±0.1 with any change to the
+/// engine's random choices, which hid real gains and losses alike.
+fn over_seeds(sites: bool) -> (f64, f64) {
+    let runs: Vec<Summary> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [SEED, 21, 22, 23]
+            .into_iter()
+            .map(|seed| {
+                scope.spawn(move || {
+                    let variant = Variant {
+                        sites: Some(sites),
+                        ..Variant::default()
+                    };
+                    let (layout, outcome) =
+                        simulate(&scenario(), 1.0, seed, variant).expect("runs");
+                    assert!(outcome.finished, "seed {seed} did not finish");
+                    Summary::new(&layout, &outcome)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("runs"))
+            .collect()
+    });
+    let mean = |f: &dyn Fn(&Summary) -> f64| runs.iter().map(f).sum::<f64>() / runs.len() as f64;
+    (
+        mean(&|s| s.ratio.expect("all finished")),
+        mean(&|s| s.origin_copies),
+    )
+}
+
 #[test]
 fn every_peer_finishes_near_the_lower_bound() {
     let (_, s) = baseline();
-    let ratio = s.ratio.expect("all finished");
-    // Measured: 1.34 × the bound (1.57 while site members done with their share of the WAN
-    // fetches kept remote peers' upload slots without asking for anything; see the docs).
-    assert!(ratio <= 1.45, "took {ratio:.3} × the lower bound");
-    let (_, off) = sites_off();
-    let ratio = off.ratio.expect("all finished");
-    // Measured: 1.33 (the offices' 50 Mbit/s links carry ~4 copies each).
-    assert!(ratio <= 1.40, "sites off took {ratio:.3} × the lower bound");
     assert!(
         last(s) < s.client_server / 5.0,
         "no better than client-server"
+    );
+    // Measured, mean of four seeds: 1.49 × the bound with sites on, 1.21 with sites off. Before
+    // this session's picker and choker changes: 1.42 and 1.28. The small offices' tail is
+    // slower: free slots no longer go to the earliest-connected peers, who were colleagues
+    // (the tracker hands them first); the company, the scenario the changes are for, went from
+    // 1.49 to 1.34 × with offices taking 1.06-1.16 WAN copies, not 1.27 (docs/simulation.md).
+    let (on, _) = over_seeds(true);
+    assert!(on <= 1.55, "sites on took {on:.3} × the lower bound");
+    let (off, origin) = over_seeds(false);
+    assert!(off <= 1.30, "sites off took {off:.3} × the lower bound");
+    // Measured: 1.41 copies (2.49 while every peer asked the origin first for the rest of
+    // pieces others already held: the swarm waited for pieces only the origin had).
+    assert!(
+        origin <= 1.8,
+        "sites off: the origin sent {origin:.2} copies"
     );
 }
 
