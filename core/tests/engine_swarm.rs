@@ -15,6 +15,7 @@ use bitfleet_core::{Bitfield, Instant, PeerId};
 use bytes::Bytes;
 
 struct Node {
+    peer_id: PeerId,
     torrent: Torrent,
     storage: Vec<u8>,
     completed_at: Option<Instant>,
@@ -46,6 +47,8 @@ struct Swarm {
     configure: fn(&mut Config),
     /// Pairs of nodes that cannot reach each other.
     unreachable: Vec<(usize, usize)>,
+    /// Connections dialled so far, by every node.
+    dials: usize,
 }
 
 /// One address per node (10.0.0.1 for node 0, …); the port says which node it is.
@@ -84,6 +87,7 @@ impl Swarm {
             liar: None,
             configure: |_| {},
             unreachable: Vec::new(),
+            dials: 0,
         };
         for (i, up_limit) in seeds.iter().enumerate() {
             swarm.add_node(
@@ -116,7 +120,8 @@ impl Swarm {
         budget: Option<SessionBudget>,
     ) {
         let index = self.nodes.len();
-        let mut config = Config::new(PeerId::generate(seed), addr_of(index).port());
+        let peer_id = PeerId::generate(seed);
+        let mut config = Config::new(peer_id, addr_of(index).port());
         config.upload_limit = up_limit;
         config.budget = budget;
         (self.configure)(&mut config);
@@ -124,6 +129,7 @@ impl Swarm {
         let mut torrent = Torrent::new(self.info.clone(), info_hash, have, config, seed, self.now);
         torrent.start(self.now);
         self.nodes.push(Node {
+            peer_id,
             torrent,
             storage,
             completed_at: None,
@@ -132,7 +138,7 @@ impl Swarm {
     }
 
     fn peer_id(&self, node: usize) -> PeerId {
-        PeerId::generate(node as u64)
+        self.nodes[node].peer_id
     }
 
     fn connect(&mut self, from: usize, to: usize) {
@@ -155,10 +161,11 @@ impl Swarm {
         let a_ok = self.nodes[from].torrent.peer_connected(ka, ia, now);
         let b_ok = a_ok && self.nodes[to].torrent.peer_connected(kb, ib, now);
         if !b_ok {
+            // As the native driver: a connection refused after the handshake was made, so it
+            // is not a failed dial; refused by them, it is one they closed.
             if a_ok {
                 self.nodes[from].torrent.peer_closed(ka, now);
             }
-            self.nodes[from].torrent.connect_failed(addr_of(to), now);
             return;
         }
         self.links.insert((from, ka), Link { node: to, key: kb });
@@ -215,6 +222,7 @@ impl Swarm {
                 }
             }
             Action::Connect { addr } => {
+                self.dials += 1;
                 let to = (addr.port() - 1000) as usize;
                 self.connect(n, to);
             }
@@ -266,9 +274,16 @@ impl Swarm {
 
     /// Runs until every node is complete or `limit` of virtual time passed.
     fn run(&mut self, limit: Duration) -> bool {
+        self.run_until(limit, |swarm| {
+            swarm.nodes.iter().all(|n| n.torrent.is_complete())
+        })
+    }
+
+    /// Runs until `done` or `limit` of virtual time passed.
+    fn run_until(&mut self, limit: Duration, done: fn(&Swarm) -> bool) -> bool {
         while self.now.since_epoch() < limit {
             self.settle();
-            if self.nodes.iter().all(|n| n.torrent.is_complete()) {
+            if done(self) {
                 return true;
             }
             let next = self
@@ -320,6 +335,23 @@ fn seed_and_five_leechers_finish_and_trade_among_themselves() {
     assert!(
         last.since_epoch() < Duration::from_secs(30),
         "took {last:?}"
+    );
+}
+
+#[test]
+fn finished_peers_do_not_keep_dialling_each_other() {
+    // The test tracker hands every node every address, seeds included, once a minute.
+    let data = payload(1 << 20, 5);
+    let mut swarm = Swarm::new(&data, 64 << 10, &[None], 3);
+    assert!(swarm.run(Duration::from_secs(120)), "swarm did not finish");
+    let (done_at, dials_then) = (swarm.now.since_epoch(), swarm.dials);
+    swarm.run_until(done_at + Duration::from_secs(600), |_| false);
+    // Four seeds: each may dial each other one once more (an address learned before it was
+    // known to be a seed), never again every minute.
+    let dials_after = swarm.dials - dials_then;
+    assert!(
+        dials_after <= 12,
+        "{dials_after} dials among four seeds in ten minutes"
     );
 }
 

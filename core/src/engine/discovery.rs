@@ -14,12 +14,18 @@ use super::Config;
 
 /// Below this many peers the torrent re-announces early.
 const FEW_PEERS: usize = 5;
+/// Fellow seeds remembered at most; beyond, one is only forgotten (the tracker hands seeds
+/// no seeds, so only LSD or a stock tracker would bring it back).
+const MAX_FELLOW_SEEDS: usize = 2000;
 
 #[derive(Debug, Default)]
 pub(crate) struct Discovery {
     addresses: AddressBook,
     announce: AnnounceSchedule,
     banned: BTreeSet<SocketAddr>,
+    /// Seeds we left once we were complete ourselves: neither has anything for the other, so
+    /// they are not dialled again (trackers and LSD keep handing them out).
+    fellow_seeds: BTreeSet<SocketAddr>,
 }
 
 impl Discovery {
@@ -38,7 +44,8 @@ impl Discovery {
     }
 
     pub fn add(&mut self, addrs: &[SocketAddr], now: Instant) {
-        for addr in addrs.iter().filter(|a| !self.banned.contains(a)) {
+        let usable = |a: &&SocketAddr| !self.banned.contains(a) && !self.fellow_seeds.contains(a);
+        for addr in addrs.iter().filter(usable) {
             self.addresses.add(*addr, now);
         }
     }
@@ -84,6 +91,14 @@ impl Discovery {
 
     /// A dialed address turned out useless (ourselves, a duplicate): never dial it again.
     pub fn forget(&mut self, addr: SocketAddr) {
+        self.addresses.forget(addr);
+    }
+
+    /// We are complete and so is the peer at `addr`: never dial it again.
+    pub fn left_fellow_seed(&mut self, addr: SocketAddr) {
+        if self.fellow_seeds.len() < MAX_FELLOW_SEEDS {
+            self.fellow_seeds.insert(addr);
+        }
         self.addresses.forget(addr);
     }
 

@@ -132,6 +132,12 @@ impl Torrent {
                     if !self.picker.have().get(piece) {
                         self.adjust_interesting(key, 1, now);
                     }
+                    // Both finished at about the same time: each completed before hearing
+                    // that the other had.
+                    let now_seed = self.peers.get(&key).is_some_and(|p| p.is_seed());
+                    if now_seed && self.is_complete() {
+                        self.leave_fellow_seed(key, now);
+                    }
                 }
             }
             Message::Bitfield(bytes) => {
@@ -215,7 +221,7 @@ impl Torrent {
         peer.holding = holding;
         peer.interesting = interesting;
         if self.is_complete() && self.peers.get(&key).is_some_and(|p| p.is_seed()) {
-            self.disconnect(key, DisconnectReason::NotUseful, now);
+            self.leave_fellow_seed(key, now);
             return;
         }
         self.update_interest(key, now);

@@ -1,6 +1,7 @@
 //! What the torrent knows about one connected peer.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 
 use crate::rate::RateMeter;
 use crate::wire::{BlockRef, Decoder, DEFAULT_MAX_MESSAGE_LEN};
@@ -27,6 +28,10 @@ pub(crate) enum Holding {
 
 pub(crate) struct Peer {
     pub info: PeerInfo,
+    /// Where the peer accepts connections, when we know: the address we dialled, or, for a
+    /// connection it dialled, an address of ours that turned out to reach it too (a dial we
+    /// refused as a duplicate). Its entry in the address book lives as long as this connection.
+    pub listen_addr: Option<SocketAddr>,
     /// On one of our local networks (see `Config::local_networks`).
     pub local: bool,
     pub decoder: Decoder,
@@ -87,6 +92,7 @@ impl Peer {
         // The largest legal message is a bitfield or a block, whichever is bigger.
         let max_len = DEFAULT_MAX_MESSAGE_LEN.max(pieces.div_ceil(8) + 16);
         Self {
+            listen_addr: info.addr.filter(|_| info.outgoing),
             info,
             local,
             decoder: Decoder::new(max_len),

@@ -215,7 +215,8 @@ impl Torrent {
             || self.peers.len() >= limit
             || !self.resolve_duplicate(&info, now);
         if refused {
-            if let Some(addr) = info.addr.filter(|_| info.outgoing) {
+            let dialled = info.addr.filter(|_| info.outgoing);
+            if let Some(addr) = dialled.filter(|a| !self.is_listening_at(*a)) {
                 self.discovery.forget(addr);
             }
             return false;
@@ -297,8 +298,18 @@ impl Torrent {
         let keep_new = dialer_of_new == self.config.peer_id.min(info.peer_id);
         if keep_new {
             self.disconnect(old, DisconnectReason::NotUseful, now);
+        } else if let Some(peer) = self.peers.get_mut(&old) {
+            // We dialled a peer that had dialled us: now we know where it listens, and that
+            // address needs no dialling while this connection lasts.
+            if info.outgoing {
+                peer.listen_addr = peer.listen_addr.or(info.addr);
+            }
         }
         keep_new
+    }
+
+    fn is_listening_at(&self, addr: SocketAddr) -> bool {
+        self.peers.values().any(|p| p.listen_addr == Some(addr))
     }
 
     pub fn peer_closed(&mut self, key: PeerKey, now: Instant) {
@@ -314,7 +325,7 @@ impl Torrent {
             Holding::Pieces(bits) => self.picker.remove_bitfield(bits),
             Holding::Unknown => {}
         }
-        if let Some(addr) = peer.info.addr.filter(|_| peer.info.outgoing) {
+        if let Some(addr) = peer.listen_addr {
             self.discovery.closed(addr, now);
         }
         if self.optimistic == Some(key) {
@@ -336,10 +347,21 @@ impl Torrent {
         }
     }
 
+    /// We are complete and so is this peer: the connection carries nothing either way. Its
+    /// address is not dialled again, or every close would be followed by a redial a minute
+    /// later, a handshake and bitfields, and the same parting (the company simulation saw
+    /// offices' WAN links carry this among finished laptops).
+    pub(super) fn leave_fellow_seed(&mut self, key: PeerKey, now: Instant) {
+        if let Some(addr) = self.peers.get(&key).and_then(|p| p.listen_addr) {
+            self.discovery.left_fellow_seed(addr);
+        }
+        self.disconnect(key, DisconnectReason::NotUseful, now);
+    }
+
     pub(super) fn ban(&mut self, key: PeerKey, now: Instant) {
         if let Some(peer) = self.peers.get(&key) {
             self.banned_ids.insert(peer.info.peer_id);
-            if let Some(addr) = peer.info.addr.filter(|_| peer.info.outgoing) {
+            if let Some(addr) = peer.listen_addr {
                 self.discovery.ban(addr);
             }
         }
@@ -425,7 +447,7 @@ impl Torrent {
             .map(|(k, _)| *k)
             .collect();
         for key in seeds {
-            self.disconnect(key, DisconnectReason::NotUseful, now);
+            self.leave_fellow_seed(key, now);
         }
         if self.config.seed_when_complete {
             self.handle_timeout(now);

@@ -657,10 +657,11 @@ impl Simulation {
         let accepted_here = self.engine(from).peer_connected(ka, to_them, now);
         let accepted = accepted_here && self.engine(to).peer_connected(kb, to_us, now);
         if !accepted {
+            // As the native driver: a connection refused after the handshake was made, so it
+            // is not a failed dial; refused by them, it is one they closed.
             if accepted_here {
                 self.engine(from).peer_closed(ka, now);
             }
-            self.engine(from).connect_failed(addr, now);
             self.drain(from, now);
             self.drain(to, now);
             return;
