@@ -121,6 +121,11 @@ impl Share {
         self.with(|bucket, id| bucket.available(id, now))
     }
 
+    /// The session's cap in this direction; `None` is unlimited.
+    pub fn rate(&self) -> Option<u64> {
+        self.with(|bucket, _| bucket.rate)
+    }
+
     /// Takes `bytes` tokens if they are all there (counts as wanting, like `available`).
     pub fn try_take(&self, bytes: u64, now: Instant) -> bool {
         self.with(|bucket, id| bucket.try_take(id, bytes, now))

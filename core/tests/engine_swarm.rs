@@ -514,6 +514,49 @@ fn a_site_member_with_nothing_to_fetch_outside_frees_the_seeds_upload_slot() {
     );
 }
 
+/// Twelve leechers that each take at most 64 KiB/s and cannot reach each other, from one seed
+/// (node 0) with four regular slots and upload cap `seed_cap`: when the last one finished.
+fn twelve_slow_leechers_from_one_seed(seed_cap: Option<u64>) -> Duration {
+    let data = payload(1 << 20, 11);
+    let mut swarm = Swarm::new(&data, 32 << 10, &[], 0);
+    swarm.configure = |config| {
+        config.rechoke_interval = Duration::from_secs(1);
+        config.unchoke_slots = 4;
+    };
+    let pieces = swarm.info.piece_count();
+    swarm.add_node(data.clone(), Bitfield::full(pieces), seed_cap, 0, None);
+    swarm.configure = |config| {
+        config.rechoke_interval = Duration::from_secs(1);
+        config.download_limit = Some(64 << 10);
+    };
+    for seed in 1..=12 {
+        swarm.add_leecher(seed, None);
+    }
+    swarm.unreachable = (1..=12)
+        .flat_map(|a| (a + 1..=12).map(move |b| (a, b)))
+        .collect();
+    assert!(swarm.run(Duration::from_secs(300)), "swarm did not finish");
+    assert!(swarm.nodes.iter().all(|n| n.storage == data));
+    let last = swarm.nodes.iter().filter_map(|n| n.completed_at).max();
+    last.expect("complete").since_epoch()
+}
+
+#[test]
+fn a_capped_seed_opens_slots_until_its_cap_is_used() {
+    // Five slots reach 5 × 64 KiB/s, so 12 MiB take 38 s; a 1 MiB/s cap has room for all
+    // twelve at once (12 MiB in 16 s at the leechers' own pace, plus a few rounds of ramp).
+    let capped = twelve_slow_leechers_from_one_seed(Some(1 << 20));
+    let fixed = twelve_slow_leechers_from_one_seed(None);
+    assert!(
+        capped < Duration::from_secs(28),
+        "capped seed took {capped:?}"
+    );
+    assert!(
+        fixed > Duration::from_secs(33),
+        "uncapped seed took {fixed:?}"
+    );
+}
+
 /// Node 0 may hold two connections (`limit_node_0` sets that and its disinterest timeout);
 /// nodes 1 and 2, which it dials first, have nothing and cannot reach the seed (node 3),
 /// which dials nobody.

@@ -46,6 +46,15 @@ impl Throttle {
         self.own.try_take(bytes, now)
     }
 
+    /// The lower of the two caps in bytes/s; `None` when neither is set.
+    pub fn cap(&self) -> Option<u64> {
+        let global = self.global.as_ref().and_then(Share::rate);
+        match (self.own.rate(), global) {
+            (Some(own), Some(global)) => Some(own.min(global)),
+            (own, global) => own.or(global),
+        }
+    }
+
     /// When a transfer of `bytes` held back by either cap can go on; `None` when neither
     /// holds it back (see [`TokenBucket::wake_at`]).
     pub fn wake_at(&self, bytes: u64) -> Option<Instant> {

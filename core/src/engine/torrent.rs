@@ -64,6 +64,13 @@ pub struct Torrent {
     pub(super) wasted: u64,
 
     pub(super) optimistic: Option<PeerKey>,
+    /// Regular unchoke slots this round: `Config::unchoke_slots`, more while an upload cap
+    /// leaves room (see `choker::slots_for_next_round`).
+    pub(super) unchoke_slots: usize,
+    pub(super) last_rechoke: Instant,
+    /// Bytes the driver reported written to peers since `last_rechoke`: what the last round
+    /// really sent.
+    pub(super) written_since_rechoke: u64,
     next_rechoke: Instant,
     next_optimistic: Instant,
     next_tick: Instant,
@@ -85,6 +92,7 @@ impl Torrent {
         rng_seed: u64,
         now: Instant,
     ) -> Self {
+        let unchoke_slots = config.unchoke_slots;
         let max_partials =
             (PARTIAL_PIECES_BUDGET / info.piece_length.max(1) as u64).max(8) as usize;
         let picker = Picker::new(
@@ -128,6 +136,9 @@ impl Torrent {
             hash_failures: 0,
             wasted: 0,
             optimistic: None,
+            unchoke_slots,
+            last_rechoke: now,
+            written_since_rechoke: 0,
             next_rechoke: now,
             next_optimistic: now,
             next_tick: now,

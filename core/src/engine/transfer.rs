@@ -6,7 +6,7 @@ use bytes::Bytes;
 use crate::wire::{BlockRef, Message, BLOCK_SIZE};
 use crate::{Bitfield, Instant};
 
-use super::choker::{choose_unchoked, pick_optimistic, Candidate};
+use super::choker::{choose_unchoked, pick_optimistic, slots_for_next_round, Candidate};
 use super::peer::Holding;
 use super::torrent::Torrent;
 use super::{Action, PeerKey};
@@ -222,6 +222,7 @@ impl Torrent {
     /// Drivers must report this: uploads to a peer pause while its unsent bytes are high.
     pub fn peer_written(&mut self, key: PeerKey, bytes: usize, now: Instant) {
         if let Some(peer) = self.peers.get_mut(&key) {
+            self.written_since_rechoke += bytes as u64;
             peer.unsent = peer.unsent.saturating_sub(bytes);
             self.serve_uploads(now);
         }
@@ -269,7 +270,7 @@ impl Torrent {
     /// (Colleagues first was measured too: the company's offices then took up to 1.20 copies
     /// over their WAN links, against 1.06-1.16.)
     pub(super) fn unchoke_if_room(&mut self, now: Instant) {
-        let slots = self.config.unchoke_slots + 1;
+        let slots = self.unchoke_slots + 1;
         while self.unchoked_count() < slots {
             let waiting: Vec<PeerKey> = self
                 .peers
@@ -308,11 +309,27 @@ impl Torrent {
     /// one, which `rotate` moves to another peer.
     pub(super) fn rechoke(&mut self, rotate: bool, now: Instant) {
         let candidates = self.choke_candidates();
+        let choked_waiting = candidates.len() > self.unchoke_slots + 1;
+        let round = now.saturating_since(self.last_rechoke).as_secs_f64();
+        let sent = std::mem::take(&mut self.written_since_rechoke) as f64;
+        let sent_per_second = if round > 0.0 { sent / round } else { 0.0 };
+        self.last_rechoke = now;
+        // Only a cap (a server's `--up-limit`, a session's global cap) says what the uplink
+        // may carry; without one the slots stay as configured.
+        if let Some(cap) = self.upload_throttle.cap() {
+            self.unchoke_slots = slots_for_next_round(
+                self.unchoke_slots,
+                self.config.max_peers,
+                cap as f64,
+                sent_per_second,
+                choked_waiting,
+            );
+        }
         if rotate {
-            let regular = choose_unchoked(&candidates, self.config.unchoke_slots, None);
+            let regular = choose_unchoked(&candidates, self.unchoke_slots, None);
             self.optimistic = pick_optimistic(&candidates, &regular, &mut self.rng);
         }
-        let chosen = choose_unchoked(&candidates, self.config.unchoke_slots, self.optimistic);
+        let chosen = choose_unchoked(&candidates, self.unchoke_slots, self.optimistic);
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
             self.set_choking(key, !chosen.contains(&key), now);

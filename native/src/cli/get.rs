@@ -57,6 +57,7 @@ pub async fn run(args: GetArgs) -> anyhow::Result<()> {
         keep_resume: true,
         found_on_disk: None,
         local_networks: args.peer.local_networks(),
+        max_peers: None,
     };
     let handle = match source {
         Source::Torrent(metainfo) => start_torrent(&session, &metainfo, &args, options).await?,

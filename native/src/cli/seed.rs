@@ -54,6 +54,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         keep_resume: false,
         found_on_disk: None,
         local_networks: args.peer.local_networks(),
+        max_peers: None,
     };
     let mut progress = Progress::new(args.peer.mode());
     let handle = session.add_torrent(&metainfo, storage, have, options);

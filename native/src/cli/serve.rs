@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// Upload cap in bytes/s shared by all the seeds together (suffix K, M or G; 0 for none).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     up_limit: Option<u64>,
+    /// Connections each seed keeps at most. A server should reach every client: laptops
+    /// turned away wait for others to bring them what only the server has.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    max_peers: usize,
     /// Seeds take TCP peers only: no WebRTC (browser) peers.
     #[arg(long)]
     no_webrtc: bool,
@@ -146,6 +150,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let have = Bitfield::full(metainfo.info.piece_count());
         let options = TorrentOptions {
             seed_when_complete: true,
+            max_peers: Some(args.max_peers),
             ..TorrentOptions::default()
         };
         handles.push(session.add_torrent(&metainfo, storage, have, options));

@@ -60,6 +60,8 @@ pub struct TorrentOptions {
     pub found_on_disk: Option<Bitfield>,
     /// Our LAN's networks: peers there are preferred (see `Config::local_networks`).
     pub local_networks: Vec<ipnet::IpNet>,
+    /// Connections the torrent keeps at most; `None`: the engine's default.
+    pub max_peers: Option<usize>,
 }
 
 /// What progress displays see of a running torrent.
@@ -287,6 +289,9 @@ impl Session {
         config.budget = Some(self.budget.clone());
         config.seed_when_complete = options.seed_when_complete;
         config.local_networks.clone_from(&options.local_networks);
+        if let Some(max) = options.max_peers {
+            config.max_peers = max;
+        }
         config
     }
 

@@ -131,6 +131,10 @@ pub struct PeerGroup {
     pub per_site: Option<[usize; 2]>,
     pub up: String,
     pub down: String,
+    /// The client's own upload cap (`--up-limit`), as an admin sets it on a server.
+    pub up_limit: Option<String>,
+    /// Connections the client keeps at most (`serve --max-peers`); default the engine's.
+    pub max_peers: Option<usize>,
     #[serde(default)]
     pub seed: bool,
     pub join_after: Option<String>,
@@ -201,6 +205,8 @@ pub struct HostSpec {
     pub site: Option<usize>,
     pub up: f64,
     pub down: f64,
+    pub up_limit: Option<f64>,
+    pub max_peers: Option<usize>,
     pub seed: bool,
     pub join: JoinRule,
     pub roam: Option<Roam>,
@@ -328,6 +334,12 @@ impl Layout {
             site: None,
             up: parse_rate(&g.up)? * scale,
             down: parse_rate(&g.down)? * scale,
+            up_limit: g
+                .up_limit
+                .as_deref()
+                .map(|r| parse_rate(r).map(|r| r * scale))
+                .transpose()?,
+            max_peers: g.max_peers,
             seed: g.seed,
             join,
             roam,

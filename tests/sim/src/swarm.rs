@@ -502,6 +502,10 @@ impl Simulation {
             self.seed.wrapping_mul(1_000_003) ^ ((h as u64) << 8) ^ self.hosts[h].incarnation;
         let mut config = Config::new(PeerId::generate(id_seed), LISTEN_PORT);
         config.piece_order = self.layout.piece_order;
+        config.upload_limit = self.layout.hosts[h].up_limit.map(|r| r as u64);
+        if let Some(max) = self.layout.hosts[h].max_peers {
+            config.max_peers = max;
+        }
         stretch_timers(&mut config, self.layout.scale);
         // With sites on, an engine knows its own site's networks, as the native client learns
         // them from its configuration.

@@ -188,6 +188,7 @@ impl Torrents {
                         keep_resume: true,
                         found_on_disk: Some(restored.found),
                         local_networks: crate::net::local_networks::detect(),
+                        max_peers: None,
                     };
                     let handle = torrents.session.add_torrent(
                         &entry.metainfo,
