@@ -121,9 +121,11 @@ impl Share {
         self.with(|bucket, id| bucket.available(id, now))
     }
 
-    /// The session's cap in this direction; `None` is unlimited.
-    pub fn rate(&self) -> Option<u64> {
-        self.with(|bucket, _| bucket.rate)
+    /// This share's part of the session's cap: the rate over the shares that asked for
+    /// tokens lately, this one counted whether it asked or not; `None` is unlimited. A
+    /// torrent sizes its uploads by this, not by the whole cap, which is not its alone to fill.
+    pub fn fair_rate(&self, now: Instant) -> Option<u64> {
+        self.with(|bucket, id| bucket.fair_rate(id, now))
     }
 
     /// Takes `bytes` tokens if they are all there (counts as wanting, like `available`).
@@ -199,6 +201,15 @@ impl FairBucket {
 
     fn active_count(&self, now: Instant) -> u128 {
         self.consumers.values().filter(|c| c.is_active(now)).count() as u128
+    }
+
+    fn fair_rate(&self, id: u64, now: Instant) -> Option<u64> {
+        let others = self
+            .consumers
+            .iter()
+            .filter(|(other, c)| **other != id && c.is_active(now))
+            .count() as u64;
+        self.rate.map(|rate| rate / (others + 1))
     }
 
     fn set_rate(&mut self, rate: Option<u64>, now: Instant) {
@@ -399,5 +410,25 @@ mod tests {
         // With tokens there, nothing to wait for.
         assert!(a.available(at(1_200)) >= BLOCK);
         assert_eq!(a.wake_at(BLOCK), None);
+    }
+
+    #[test]
+    fn a_share_sizes_itself_by_its_part_of_the_rate() {
+        let budget = budget(90_000);
+        let (a, b, c) = (
+            budget.share(Direction::Download),
+            budget.share(Direction::Download),
+            budget.share(Direction::Download),
+        );
+        // Alone (the others never asked): the whole rate.
+        assert_eq!(a.fair_rate(at(0)), Some(90_000));
+        run(&[&a, &b, &c], 0, 500);
+        assert_eq!(a.fair_rate(at(500)), Some(30_000));
+        // `a` counts itself even when idle; `c` stops asking.
+        run(&[&b], 500, 1_500);
+        assert_eq!(a.fair_rate(at(2_000)), Some(45_000));
+        assert_eq!(b.fair_rate(at(2_000)), Some(90_000));
+        budget.set_limits(Limits::default(), at(2_000));
+        assert_eq!(a.fair_rate(at(2_000)), None);
     }
 }

@@ -46,9 +46,10 @@ impl Throttle {
         self.own.try_take(bytes, now)
     }
 
-    /// The lower of the two caps in bytes/s; `None` when neither is set.
-    pub fn cap(&self) -> Option<u64> {
-        let global = self.global.as_ref().and_then(Share::rate);
+    /// What this torrent may send per second: the lower of its own cap and its fair part
+    /// of the global one; `None` when neither is set.
+    pub fn cap(&self, now: Instant) -> Option<u64> {
+        let global = self.global.as_ref().and_then(|g| g.fair_rate(now));
         match (self.own.rate(), global) {
             (Some(own), Some(global)) => Some(own.min(global)),
             (own, global) => own.or(global),

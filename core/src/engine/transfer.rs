@@ -316,7 +316,7 @@ impl Torrent {
         self.last_rechoke = now;
         // Only a cap (a server's `--up-limit`, a session's global cap) says what the uplink
         // may carry; without one the slots stay as configured.
-        if let Some(cap) = self.upload_throttle.cap() {
+        if let Some(cap) = self.upload_throttle.cap(now) {
             self.unchoke_slots = slots_for_next_round(
                 self.unchoke_slots,
                 self.config.max_peers,
