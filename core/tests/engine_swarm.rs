@@ -353,6 +353,16 @@ fn finished_peers_do_not_keep_dialling_each_other() {
         dials_after <= 12,
         "{dials_after} dials among four seeds in ten minutes"
     );
+    // Nor do they stay connected with nothing to trade: each learnt the other is complete.
+    let connected: Vec<usize> = swarm
+        .nodes
+        .iter()
+        .map(|n| n.torrent.status(swarm.now).peers)
+        .collect();
+    assert!(
+        connected.iter().all(|&peers| peers == 0),
+        "connections each seed holds: {connected:?}"
+    );
 }
 
 #[test]

@@ -426,6 +426,10 @@ impl Torrent {
             return;
         }
         self.picker.piece_stored(piece);
+        // Every peer hears of it, as BEP 3 has it and libtorrent does by default
+        // (`send_redundant_have`): one that has the piece counts it for rarity, and a seed
+        // learns that we are complete too (they part instead of idling connected, each
+        // thinking the other lacks the pieces it got from elsewhere).
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
             let Some(peer) = self.peers.get_mut(&key) else {
@@ -434,9 +438,8 @@ impl Torrent {
             if peer.has(piece) {
                 peer.interesting = peer.interesting.saturating_sub(1);
                 self.update_interest(key, now);
-            } else {
-                self.send(key, &Message::Have(piece), now);
             }
+            self.send(key, &Message::Have(piece), now);
         }
         if self.is_complete() {
             self.on_complete(now);
