@@ -5,6 +5,7 @@
 
 mod diagnose;
 pub mod network;
+mod office_log;
 pub mod plot;
 pub mod report;
 pub mod scenario;

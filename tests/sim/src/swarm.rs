@@ -19,6 +19,7 @@ use bytes::Bytes;
 
 use crate::diagnose;
 use crate::network::{FlowId, Network, ResourceId, Sent};
+use crate::office_log::{OfficeLog, OfficeSample};
 use crate::report;
 use crate::scenario::{JoinRule, Layout};
 use crate::tracker::Tracker;
@@ -27,6 +28,9 @@ use crate::usage::{HostClass, Links, Usage};
 const LISTEN_PORT: u16 = 6881;
 /// A dial to an address nobody listens on fails after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The tracing target of the per-office progress lines (`office_log.rs`).
+const OFFICES: &str = "bitfleet_sim::offices";
+
 /// A unit in progress this long is handed to the receiver in part: at 1/400 a 16 KiB block
 /// on a downlink shared by 40 flows takes minutes, and whole-unit delivery would make the
 /// connection look idle to the engine's 150 s idle timeout (TCP delivers bytes as they come).
@@ -135,6 +139,7 @@ pub struct Simulation {
     logged_tick: u64,
     /// Capacity used since the last progress line.
     usage: Usage,
+    offices: OfficeLog,
     dt: Duration,
     zeros: Bytes,
 }
@@ -222,6 +227,7 @@ impl Simulation {
             step: 0,
             logged_tick: 0,
             usage: Usage::default(),
+            offices: OfficeLog::default(),
             zeros: Bytes::from(vec![0u8; MAX_BLOCK_SIZE as usize]),
             layout,
         })
@@ -390,6 +396,53 @@ impl Simulation {
             downlinks_fed,
             "simulated"
         );
+        if tracing::enabled!(target: OFFICES, tracing::Level::DEBUG) {
+            let samples = self.office_samples();
+            for line in self.offices.report(&samples, 600.0) {
+                tracing::debug!(target: OFFICES, minutes, "{line}");
+            }
+        }
+    }
+
+    /// The sites with more than one laptop, for the per-office progress lines.
+    fn office_samples(&self) -> Vec<OfficeSample> {
+        let pieces = self.info.piece_count();
+        let mut samples = Vec::new();
+        for (i, (site, spec)) in self.sites.iter().zip(&self.layout.sites).enumerate() {
+            let members: Vec<&Host> = self
+                .hosts
+                .iter()
+                .filter(|h| h.site == Some(i) && !h.outcome.seed)
+                .collect();
+            if members.len() < 2 {
+                continue;
+            }
+            let mut union = Bitfield::new(pieces);
+            let mut held = 0u64;
+            for engine in members.iter().filter_map(|h| h.engine.as_ref()) {
+                for piece in engine.have().iter_ones() {
+                    union.set(piece);
+                }
+                held += u64::from(engine.have().count_ones());
+            }
+            let whole = f64::from(pieces.max(1));
+            samples.push(OfficeSample {
+                name: spec.name.clone(),
+                members: members.len(),
+                done: members
+                    .iter()
+                    .filter(|h| h.outcome.completed_at.is_some())
+                    .count(),
+                union: f64::from(union.count_ones()) / whole,
+                mean: held as f64 / (whole * members.len() as f64),
+                wan_in: self.net.carried(site.wan_down),
+                wan_out: self.net.carried(site.wan_up),
+                members_up: members.iter().map(|h| self.net.carried(h.up)).sum(),
+                members_up_capacity: members.iter().map(|h| self.net.capacity(h.up)).sum(),
+                member_down_capacity: self.net.capacity(members[0].down),
+            });
+        }
+        samples
     }
 
     fn next_step(&self) -> u64 {
