@@ -204,12 +204,9 @@ impl FairBucket {
     }
 
     fn fair_rate(&self, id: u64, now: Instant) -> Option<u64> {
-        let others = self
-            .consumers
-            .iter()
-            .filter(|(other, c)| **other != id && c.is_active(now))
-            .count() as u64;
-        self.rate.map(|rate| rate / (others + 1))
+        let asked = self.consumers.get(&id).is_some_and(|c| c.is_active(now));
+        let sharing = self.active_count(now) + u128::from(!asked);
+        self.rate.map(|rate| (u128::from(rate) / sharing) as u64)
     }
 
     fn set_rate(&mut self, rate: Option<u64>, now: Instant) {

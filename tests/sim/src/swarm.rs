@@ -28,6 +28,8 @@ use crate::usage::{HostClass, Links, Usage};
 const LISTEN_PORT: u16 = 6881;
 /// A dial to an address nobody listens on fails after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A progress line (and the per-office lines) every this many simulated seconds.
+const PROGRESS_EVERY_SECS: u64 = 600;
 /// The tracing target of the per-office progress lines (`office_log.rs`).
 const OFFICES: &str = "bitfleet_sim::offices";
 
@@ -354,9 +356,9 @@ impl Simulation {
         out
     }
 
-    /// A line on stderr every simulated ten minutes, for long runs.
+    /// A line on stderr every `PROGRESS_EVERY_SECS` of simulated time, for long runs.
     fn log_progress(&mut self, now: Instant) {
-        let tick = now.since_epoch().as_secs() / 600;
+        let tick = now.since_epoch().as_secs() / PROGRESS_EVERY_SECS;
         if tick <= self.logged_tick {
             return;
         }
@@ -366,7 +368,7 @@ impl Simulation {
             .iter()
             .filter(|h| h.outcome.completed_at.is_some())
             .count();
-        let minutes = tick * 10;
+        let minutes = tick * PROGRESS_EVERY_SECS / 60;
         let active = !self.net.is_idle();
         let links: Vec<Links> = self
             .hosts
@@ -386,7 +388,7 @@ impl Simulation {
                     && h.outcome.completed_at.is_none(),
             })
             .collect();
-        let (upload_used, downlinks_fed) = self.usage.report(&links, 600.0);
+        let (upload_used, downlinks_fed) = self.usage.report(&links, PROGRESS_EVERY_SECS as f64);
         tracing::info!(
             minutes,
             done,
@@ -398,7 +400,7 @@ impl Simulation {
         );
         if tracing::enabled!(target: OFFICES, tracing::Level::DEBUG) {
             let samples = self.office_samples();
-            for line in self.offices.report(&samples, 600.0) {
+            for line in self.offices.report(&samples, PROGRESS_EVERY_SECS as f64) {
                 tracing::debug!(target: OFFICES, minutes, "{line}");
             }
         }
