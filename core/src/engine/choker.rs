@@ -18,7 +18,8 @@ pub(crate) struct Candidate {
 
 /// The peers to unchoke: interested colleagues (same site, `local`) first, then the `slots`
 /// best by rate (snubbed peers last, otherwise in the order given), plus `optimistic` when it
-/// is still interested and not among them.
+/// is still interested and not among them. Every colleague that is not snubbed gets a slot,
+/// however many there are (`regular_slots`).
 /// With sites on, an office is a near-closed economy: it takes about one copy over its WAN
 /// link and copies every piece to each member over the members' own uplinks, the binding
 /// resource (the company simulation: 94-97 % busy from mid-run, against the field laptops'
@@ -28,6 +29,11 @@ pub(crate) struct Candidate {
 /// (`slots_for_next_round`), which is what keeps laptops in the field fed. (Ranking by rate
 /// alone, locality breaking ties, left every laptop at 1.29 x the bound instead of 1.23 x;
 /// docs/simulation.md, item 10.)
+/// Tit-for-tat among colleagues made laggards: in an office of nine, six slots left two
+/// colleagues choked by each member, ranked by what they gave, so whoever fell behind gave
+/// less and got less (the last of a nine-laptop office finished an hour after the other
+/// eight). The LAN is not the limit and an organisation's laptops need no incentive to
+/// share, so each colleague gets an equal part of our uplink instead (item 12).
 pub(crate) fn choose_unchoked(
     candidates: &[Candidate],
     slots: usize,
@@ -43,13 +49,24 @@ pub(crate) fn choose_unchoked(
             .then(b.local.cmp(&a.local))
             .then(b.rate.cmp(&a.rate))
     });
-    let mut chosen: Vec<PeerKey> = ranked.iter().take(slots).map(|c| c.peer).collect();
+    let colleagues = candidates.iter().filter(|c| c.local && !c.snubbed).count();
+    let mut chosen: Vec<PeerKey> = ranked
+        .iter()
+        .take(regular_slots(slots, colleagues))
+        .map(|c| c.peer)
+        .collect();
     if let Some(opt) = optimistic {
         if !chosen.contains(&opt) && candidates.iter().any(|c| c.peer == opt) {
             chosen.push(opt);
         }
     }
     chosen
+}
+
+/// Regular slots for a round with `slots` configured and `colleagues` interested colleagues
+/// that are not snubbed: enough for all of them.
+pub(crate) fn regular_slots(slots: usize, colleagues: usize) -> usize {
+    slots.max(colleagues)
 }
 
 /// A round that sent less than this share of the uplink's capacity leaves room for more slots.
@@ -127,6 +144,31 @@ mod tests {
             choose_unchoked(&cands, 4, None),
             vec![PeerKey(7), PeerKey(1), PeerKey(2), PeerKey(8)],
             "a snubbed colleague still comes last"
+        );
+    }
+
+    #[test]
+    fn every_colleague_gets_a_slot_however_many_there_are() {
+        let local = |peer, rate| Candidate {
+            local: true,
+            ..c(peer, rate, false)
+        };
+        let mut cands: Vec<Candidate> = (1..=8).map(|p| local(p, p * 10)).collect();
+        cands.push(c(20, 500, false));
+        cands.push(c(21, 400, false));
+        let chosen = choose_unchoked(&cands, 6, Some(PeerKey(21)));
+        let expected: Vec<PeerKey> = (1..=8).map(PeerKey).rev().chain([PeerKey(21)]).collect();
+        assert_eq!(
+            chosen, expected,
+            "all eight colleagues, none of the faster remote peers but the optimistic one"
+        );
+        let mut snubbed = local(9, 90);
+        snubbed.snubbed = true;
+        cands.push(snubbed);
+        assert_eq!(
+            choose_unchoked(&cands, 6, None).len(),
+            8,
+            "a snubbed colleague does not add a slot"
         );
     }
 

@@ -6,7 +6,9 @@ use bytes::Bytes;
 use crate::wire::{BlockRef, Message, BLOCK_SIZE};
 use crate::{Bitfield, Instant};
 
-use super::choker::{choose_unchoked, pick_optimistic, slots_for_next_round, Candidate};
+use super::choker::{
+    choose_unchoked, pick_optimistic, regular_slots, slots_for_next_round, Candidate,
+};
 use super::peer::Holding;
 use super::torrent::Torrent;
 use super::{Action, PeerKey};
@@ -270,7 +272,12 @@ impl Torrent {
     /// (Colleagues first was measured too: the company's offices then took up to 1.20 copies
     /// over their WAN links, against 1.06-1.16.)
     pub(super) fn unchoke_if_room(&mut self, now: Instant) {
-        let slots = self.unchoke_slots + 1;
+        let colleagues = self
+            .peers
+            .values()
+            .filter(|p| p.local && p.peer_interested && !p.snubbed)
+            .count();
+        let slots = regular_slots(self.unchoke_slots, colleagues) + 1;
         while self.unchoked_count() < slots {
             let waiting: Vec<PeerKey> = self
                 .peers
@@ -309,7 +316,8 @@ impl Torrent {
     /// one, which `rotate` moves to another peer.
     pub(super) fn rechoke(&mut self, rotate: bool, now: Instant) {
         let candidates = self.choke_candidates();
-        let choked_waiting = candidates.len() > self.unchoke_slots + 1;
+        let colleagues = candidates.iter().filter(|c| c.local && !c.snubbed).count();
+        let choked_waiting = candidates.len() > regular_slots(self.unchoke_slots, colleagues) + 1;
         let round = now.saturating_since(self.last_rechoke).as_secs_f64();
         let sent = std::mem::take(&mut self.written_since_rechoke) as f64;
         let sent_per_second = if round > 0.0 { sent / round } else { 0.0 };
