@@ -12,6 +12,7 @@ mod addresses;
 mod announce;
 mod choker;
 mod discovery;
+mod exports;
 mod fetch;
 mod inspect;
 mod locality;

@@ -76,6 +76,9 @@ pub struct Torrent {
     next_tick: Instant,
     /// Peer after which the next upload round starts (round robin).
     pub(super) upload_cursor: Option<PeerKey>,
+    /// Bytes read for colleagues and for remote peers since the last rechoke (see `exports`).
+    pub(super) sent_to_colleagues: u64,
+    pub(super) sent_to_remote: u64,
     /// When a local peer last announced a new piece (see `locality`).
     pub(super) local_gain: Instant,
     pub(super) shares: ShareCache,
@@ -143,6 +146,8 @@ impl Torrent {
             next_optimistic: now,
             next_tick: now,
             upload_cursor: None,
+            sent_to_colleagues: 0,
+            sent_to_remote: 0,
             local_gain: now,
             shares: ShareCache::default(),
             running: false,

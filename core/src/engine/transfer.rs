@@ -153,8 +153,9 @@ impl Torrent {
         useless
     }
 
-    /// Starts storage reads for peers' requests, round robin, within the upload cap and each
-    /// peer's buffer.
+    /// Starts storage reads for peers' requests, round robin, within the upload cap, each
+    /// peer's buffer and, while colleagues wait for our upload, remote peers' ration (see
+    /// `exports`).
     pub(super) fn serve_uploads(&mut self, now: Instant) {
         // Called on every byte in and out: peers with nothing asked are skipped without
         // allocating, which keeps a swarm of 60-peer torrents cheap.
@@ -171,12 +172,18 @@ impl Torrent {
                 .partition(|k| after.is_none_or(|c| *k > c));
             later.into_iter().chain(earlier).collect()
         };
+        let ration = self.export_ration();
         loop {
             let mut progressed = false;
             for &key in &keys {
+                let remote_allowed =
+                    ration.is_none_or(|r| r.allows(self.sent_to_colleagues, self.sent_to_remote));
                 let Some(peer) = self.peers.get_mut(&key) else {
                     continue;
                 };
+                if !peer.local && !remote_allowed {
+                    continue;
+                }
                 let Some(block) = peer.incoming.front().copied() else {
                     continue;
                 };
@@ -188,6 +195,11 @@ impl Torrent {
                 }
                 peer.incoming.pop_front();
                 peer.reading += 1;
+                if peer.local {
+                    self.sent_to_colleagues += block.len as u64;
+                } else {
+                    self.sent_to_remote += block.len as u64;
+                }
                 self.upload_cursor = Some(key);
                 self.actions
                     .push_back(Action::ReadBlock { peer: key, block });
@@ -342,6 +354,8 @@ impl Torrent {
         for key in keys {
             self.set_choking(key, !chosen.contains(&key), now);
         }
+        self.sent_to_colleagues = 0;
+        self.sent_to_remote = 0;
         for peer in self.peers.values_mut() {
             peer.totals_at_rechoke = (peer.downloaded.total(), peer.uploaded.total());
         }

@@ -115,12 +115,12 @@ fn every_peer_finishes_near_the_lower_bound() {
         last(s) < s.client_server / 5.0,
         "no better than client-server"
     );
-    // Measured, mean of four seeds: 1.32 × the bound with sites on, 1.17 with sites off
-    // (session 8; session 7, six unchoke slots and colleagues first: 1.31 and 1.14; session
-    // 6: 1.49 and 1.21). See
+    // Measured, mean of four seeds: 1.23 × the bound with sites on, 1.17 with sites off
+    // (session 9, offices' exports rationed; session 8: 1.32 and 1.17; session 7, six unchoke
+    // slots and colleagues first: 1.31 and 1.14; session 6: 1.49 and 1.21). See
     // docs/simulation.md for the company scenario.
     let (on, _) = over_seeds(true);
-    assert!(on <= 1.38, "sites on took {on:.3} × the lower bound");
+    assert!(on <= 1.29, "sites on took {on:.3} × the lower bound");
     let (off, origin) = over_seeds(false);
     assert!(off <= 1.22, "sites off took {off:.3} × the lower bound");
     // Measured: 1.41 copies (2.49 while every peer asked the origin first for the rest of
