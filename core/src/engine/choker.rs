@@ -31,9 +31,10 @@ pub(crate) struct Candidate {
 /// docs/simulation.md, item 10.)
 /// Tit-for-tat among colleagues made laggards: in an office of nine, six slots left two
 /// colleagues choked by each member, ranked by what they gave, so whoever fell behind gave
-/// less and got less (the last of a nine-laptop office finished an hour after the other
-/// eight). The LAN is not the limit and an organisation's laptops need no incentive to
-/// share, so each colleague gets an equal part of our uplink instead (item 12).
+/// less and got less (company simulation: seven of a nine-laptop office done by 12.5 h, the
+/// last at 13.6 h). The LAN is not the limit and an organisation's laptops need no
+/// incentive to share, so each colleague gets an equal part of our uplink instead
+/// (docs/simulation.md, item 12).
 pub(crate) fn choose_unchoked(
     candidates: &[Candidate],
     slots: usize,
