@@ -50,10 +50,9 @@ pub(crate) fn choose_unchoked(
             .then(b.local.cmp(&a.local))
             .then(b.rate.cmp(&a.rate))
     });
-    let colleagues = candidates.iter().filter(|c| c.local && !c.snubbed).count();
     let mut chosen: Vec<PeerKey> = ranked
         .iter()
-        .take(regular_slots(slots, colleagues))
+        .take(regular_slots(slots, colleagues(candidates)))
         .map(|c| c.peer)
         .collect();
     if let Some(opt) = optimistic {
@@ -62,6 +61,11 @@ pub(crate) fn choose_unchoked(
         }
     }
     chosen
+}
+
+/// Candidates that are colleagues and not snubbed: each gets a regular slot.
+pub(crate) fn colleagues(candidates: &[Candidate]) -> usize {
+    candidates.iter().filter(|c| c.local && !c.snubbed).count()
 }
 
 /// Regular slots for a round with `slots` configured and `colleagues` interested colleagues

@@ -7,7 +7,7 @@ use crate::wire::{BlockRef, Message, BLOCK_SIZE};
 use crate::{Bitfield, Instant};
 
 use super::choker::{
-    choose_unchoked, pick_optimistic, regular_slots, slots_for_next_round, Candidate,
+    choose_unchoked, colleagues, pick_optimistic, regular_slots, slots_for_next_round, Candidate,
 };
 use super::peer::Holding;
 use super::torrent::Torrent;
@@ -328,8 +328,8 @@ impl Torrent {
     /// one, which `rotate` moves to another peer.
     pub(super) fn rechoke(&mut self, rotate: bool, now: Instant) {
         let candidates = self.choke_candidates();
-        let colleagues = candidates.iter().filter(|c| c.local && !c.snubbed).count();
-        let choked_waiting = candidates.len() > regular_slots(self.unchoke_slots, colleagues) + 1;
+        let slots_this_round = regular_slots(self.unchoke_slots, colleagues(&candidates));
+        let choked_waiting = candidates.len() > slots_this_round + 1;
         let round = now.saturating_since(self.last_rechoke).as_secs_f64();
         let sent = std::mem::take(&mut self.written_since_rechoke) as f64;
         let sent_per_second = if round > 0.0 { sent / round } else { 0.0 };
