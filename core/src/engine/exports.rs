@@ -50,13 +50,18 @@ impl Torrent {
                     && (p.unsent > 0 || p.reading > 0 || !p.incoming.is_empty())
             })
             .count() as u64;
+        // Called on every byte in and out: a torrent with no colleague waiting (every laptop
+        // in the field, every seed) stops here.
+        if colleagues == 0 {
+            return None;
+        }
         let given_to_us = self
             .peers
             .values()
             .filter(|p| !p.local)
             .map(|p| p.moved_since_rechoke(false))
             .sum();
-        (colleagues > 0).then_some(ExportRation {
+        Some(ExportRation {
             colleagues,
             given_to_us,
         })

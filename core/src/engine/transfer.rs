@@ -284,6 +284,7 @@ impl Torrent {
     /// (Colleagues first was measured too: the company's offices then took up to 1.20 copies
     /// over their WAN links, against 1.06-1.16.)
     pub(super) fn unchoke_if_room(&mut self, now: Instant) {
+        // The same count as `choker::colleagues`, over peers rather than candidates.
         let colleagues = self
             .peers
             .values()
