@@ -28,6 +28,9 @@ pub struct Variant {
     pub time_limit: Option<std::time::Duration>,
     /// At the time limit, report why each unfinished peer is not done (`Outcome::stalled`).
     pub dump_stalled: bool,
+    /// The full-size torrent's piece count instead of what the creator picks for the scaled
+    /// payload (`Layout::keep_full_size_piece_count`).
+    pub full_size_pieces: bool,
 }
 
 /// Expands the scenario at `scale` and runs it with `seed`.
@@ -43,6 +46,9 @@ pub fn simulate(
     }
     if let Some(order) = variant.piece_order {
         layout.piece_order = order;
+    }
+    if variant.full_size_pieces {
+        layout.keep_full_size_piece_count();
     }
     if let Some(limit) = variant.time_limit {
         layout.time_limit = limit;

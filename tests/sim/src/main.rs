@@ -44,6 +44,10 @@ enum Command {
         /// At the time limit, reports on stderr why each unfinished peer is not done.
         #[arg(long)]
         dump_stalled: bool,
+        /// Keeps the full-size torrent's piece count (piece length times the scale) instead of
+        /// the piece length the creator picks for the scaled payload.
+        #[arg(long)]
+        full_size_pieces: bool,
     },
 }
 
@@ -99,6 +103,7 @@ fn main() -> anyhow::Result<()> {
         plot,
         time_limit,
         dump_stalled,
+        full_size_pieces,
     } = Cli::parse().command;
     let loaded = Scenario::load(&scenario)?;
     let seed = seed.unwrap_or(loaded.seed);
@@ -136,6 +141,7 @@ fn main() -> anyhow::Result<()> {
                         piece_order,
                         time_limit,
                         dump_stalled,
+                        full_size_pieces,
                     };
                     let (layout, outcome) = simulate(loaded, scale, seed, variant)?;
                     let summary = Summary::new(&layout, &outcome);

@@ -21,6 +21,7 @@ use anyhow::{bail, ensure, Context};
 use bitfleet_core::engine::PieceOrder;
 use bitfleet_core::metainfo::piece_length_for;
 use bitfleet_core::sites::SelectionPolicy;
+use bitfleet_core::wire::BLOCK_SIZE;
 use serde::Deserialize;
 
 use crate::units::{parse_duration, parse_rate, parse_size};
@@ -306,6 +307,17 @@ impl Layout {
         ensure!(!layout.hosts.is_empty(), "no peers");
         ensure!(layout.hosts.iter().any(|h| h.seed), "nobody seeds");
         Ok(layout)
+    }
+
+    /// Gives the scaled payload the full-size run's piece count: the full size's piece length
+    /// times the scale, in whole blocks. At 1/32 that is exactly the full-size torrent's 2981
+    /// pieces, each 1/32 as long (see `docs/simulation.md`, "Scaling").
+    pub fn keep_full_size_piece_count(&mut self) {
+        let full = (self.payload as f64 / self.scale).round() as u64;
+        let scaled = f64::from(piece_length_for(full)) * self.scale;
+        let blocks = (scaled / f64::from(BLOCK_SIZE)).round().max(1.0) as u32;
+        self.piece_length = blocks * BLOCK_SIZE;
+        self.piece_count = self.payload.div_ceil(u64::from(self.piece_length)) as u32;
     }
 
     fn add_group(
