@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::report::TARGET;
+
 pub struct Series<'a> {
     pub label: &'a str,
     /// Completion times in seconds, sorted.
@@ -104,7 +106,7 @@ pub fn completion_svg(title: &str, series: &[Series], bound_secs: f64) -> String
         (TOP + H - BOTTOM) / 2.0
     );
     // Bound markers.
-    for (factor, label, dash) in [(1.0, "lower bound", "6 4"), (1.10, "1.10 × bound", "2 4")] {
+    for (factor, label, dash) in [(1.0, "lower bound", "6 4"), (TARGET, "1.10 × bound", "2 4")] {
         let xb = px(bound_secs * factor / 3600.0);
         let _ = writeln!(
             svg,

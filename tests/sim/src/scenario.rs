@@ -408,3 +408,25 @@ impl Layout {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_size_piece_count_is_the_real_torrents_at_power_of_two_scales() {
+        let company = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/company.toml");
+        let scenario = Scenario::load(&company).unwrap();
+        let full = Layout::new(&scenario, 1.0, 1).unwrap();
+        assert_eq!((full.piece_count, full.piece_length), (2981, 16 << 20));
+        for (scale, length) in [(1.0 / 32.0, 512 << 10), (1.0 / 64.0, 256 << 10)] {
+            let mut layout = Layout::new(&scenario, scale, 1).unwrap();
+            assert_eq!(
+                layout.piece_count, 1491,
+                "the creator's pick for the scaled payload"
+            );
+            layout.keep_full_size_piece_count();
+            assert_eq!((layout.piece_count, layout.piece_length), (2981, length));
+        }
+    }
+}
