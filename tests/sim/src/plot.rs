@@ -106,7 +106,11 @@ pub fn completion_svg(title: &str, series: &[Series], bound_secs: f64) -> String
         (TOP + H - BOTTOM) / 2.0
     );
     // Bound markers.
-    for (factor, label, dash) in [(1.0, "lower bound", "6 4"), (TARGET, "1.10 × bound", "2 4")] {
+    let target_label = format!("{TARGET:.2} × bound");
+    for (factor, label, dash) in [
+        (1.0, "lower bound", "6 4"),
+        (TARGET, target_label.as_str(), "2 4"),
+    ] {
         let xb = px(bound_secs * factor / 3600.0);
         let _ = writeln!(
             svg,

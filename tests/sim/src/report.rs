@@ -192,16 +192,18 @@ pub fn render(runs: &[Run]) -> String {
     out
 }
 
+/// A host's site by name, "field" for none.
+fn site_name(layout: &Layout, site: Option<usize>) -> String {
+    site.map_or("field".to_owned(), |i| layout.sites[i].name.clone())
+}
+
 /// Who finished after the target of 1.10 × the bound, counted by site: where the tail is.
 fn render_late(out: &mut String, run: &Run) {
     let target = TARGET * run.summary.bound;
     let mut by_site: BTreeMap<String, usize> = BTreeMap::new();
     for h in run.outcome.hosts.iter().filter(|h| h.counted) {
         if h.completed_at.is_none_or(|d| d.as_secs_f64() > target) {
-            let site = h
-                .site
-                .map_or("field".to_owned(), |i| run.layout.sites[i].name.clone());
-            *by_site.entry(site).or_default() += 1;
+            *by_site.entry(site_name(run.layout, h.site)).or_default() += 1;
         }
     }
     let late: usize = by_site.values().sum();
@@ -275,10 +277,7 @@ fn render_one(out: &mut String, run: &Run) {
         .filter(|h| h.counted)
         .map(|h| {
             let at = h.completed_at.map_or(f64::INFINITY, |d| d.as_secs_f64());
-            let site = h
-                .site
-                .map_or("field".to_owned(), |i| l.sites[i].name.clone());
-            (at, format!("{} ({site})", h.name))
+            (at, format!("{} ({})", h.name, site_name(l, h.site)))
         })
         .collect();
     slowest.sort_by(|a, b| b.0.total_cmp(&a.0));

@@ -245,7 +245,7 @@ impl Layout {
         ensure!(full >= 1.0, "payload must not be empty");
         let payload = (full * scale).round().max(1.0) as u64;
         let piece_length = piece_length_for(payload);
-        let piece_count = payload.div_ceil(u64::from(piece_length)) as u32;
+        let piece_count = pieces_of(payload, piece_length);
 
         let piece_order = match s.sim.piece_order.as_str() {
             "rarest-first" => PieceOrder::RarestFirst,
@@ -317,7 +317,7 @@ impl Layout {
         let scaled = f64::from(piece_length_for(full)) * self.scale;
         let blocks = (scaled / f64::from(BLOCK_SIZE)).round().max(1.0) as u32;
         self.piece_length = blocks * BLOCK_SIZE;
-        self.piece_count = self.payload.div_ceil(u64::from(self.piece_length)) as u32;
+        self.piece_count = pieces_of(self.payload, self.piece_length);
     }
 
     fn add_group(
@@ -407,6 +407,11 @@ impl Layout {
         }
         Ok(())
     }
+}
+
+/// Pieces of `piece_length` a payload of `payload` bytes makes (the last may be short).
+fn pieces_of(payload: u64, piece_length: u32) -> u32 {
+    payload.div_ceil(u64::from(piece_length)) as u32
 }
 
 #[cfg(test)]
