@@ -28,12 +28,23 @@ client.on('peer', peer => {
   peer.once('connect', () => {
     result.connected.push(peer.id)
     peer.send(`hello from ${name}`)
+    scrapeOnceBothHappened()
   })
   peer.on('data', data => {
     result.received.push(new TextDecoder().decode(data))
-    if (result.received.length === 1) client.scrape()
+    scrapeOnceBothHappened()
   })
 })
+
+// The other side's message can arrive before our own 'connect' event fires; the report
+// (printed on the scrape reply) must hold both.
+let scraped = false
+function scrapeOnceBothHappened () {
+  if (!scraped && result.connected.length > 0 && result.received.length > 0) {
+    scraped = true
+    client.scrape()
+  }
+}
 client.once('scrape', data => {
   result.scrape = { complete: data.complete, incomplete: data.incomplete }
   clearTimeout(timeout)
