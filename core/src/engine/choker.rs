@@ -1,23 +1,29 @@
 //! Who we upload to: tit-for-tat. Every rechoke interval the interested peers that gave us the
-//! most since the last one (or, once we seed, took the most from us) get the regular slots,
+//! most since the last one (once we seed: that lack the most pieces) get the regular slots,
 //! colleagues on our site first; one more slot rotates at random every optimistic interval so
 //! newcomers get a chance to prove themselves. Under an upload cap, rounds that left the cap
 //! unused get more slots.
+//!
+//! A seed has nothing to gain, so it gives where the swarm is furthest behind. Ranking by
+//! what peers took from us kept feeding whoever had the slot; the company's offices of five,
+//! with half the members of an office of ten to be unchoked, fell behind in the first hours
+//! and finished last (docs/simulation.md, item 14).
 
 use super::PeerKey;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Candidate {
     pub peer: PeerKey,
-    /// Leeching: their upload to us. Seeding: our upload to them. Over the rechoke interval.
-    pub rate: u64,
+    /// Higher first. Leeching: the bytes they sent us since the last rechoke. Seeding: the
+    /// pieces they lack.
+    pub merit: u64,
     pub snubbed: bool,
     /// Same site: wins ties.
     pub local: bool,
 }
 
 /// The peers to unchoke: interested colleagues (same site, `local`) first, then the `slots`
-/// best by rate (snubbed peers last, otherwise in the order given), plus `optimistic` when it
+/// best by merit (snubbed peers last, otherwise in the order given), plus `optimistic` when it
 /// is still interested and not among them. Every colleague that is not snubbed gets a slot,
 /// however many there are (`regular_slots`).
 /// With sites on, an office is a near-closed economy: it takes about one copy over its WAN
@@ -41,14 +47,14 @@ pub(crate) fn choose_unchoked(
     optimistic: Option<PeerKey>,
 ) -> Vec<PeerKey> {
     let mut ranked: Vec<&Candidate> = candidates.iter().collect();
-    // Stable: equal rates (mostly the zeros of peers that gave nothing yet) keep the caller's
+    // Stable: equal merits (mostly the zeros of peers that gave nothing yet) keep the caller's
     // order, which the engine shuffles. In key order every uploader with a slot to spare chose
     // the same early-connected peers: some laptops had a dozen uploaders, others one or two.
     ranked.sort_by(|a, b| {
         a.snubbed
             .cmp(&b.snubbed)
             .then(b.local.cmp(&a.local))
-            .then(b.rate.cmp(&a.rate))
+            .then(b.merit.cmp(&a.merit))
     });
     let mut chosen: Vec<PeerKey> = ranked
         .iter()
@@ -106,7 +112,7 @@ pub(crate) fn slots_for_next_round(
         .min(ceiling.max(current))
 }
 
-/// A new optimistic unchoke among interested peers not already chosen by rate.
+/// A new optimistic unchoke among interested peers not already chosen by merit.
 pub(crate) fn pick_optimistic(
     candidates: &[Candidate],
     regular: &[PeerKey],
@@ -124,10 +130,10 @@ pub(crate) fn pick_optimistic(
 mod tests {
     use super::*;
 
-    fn c(peer: u64, rate: u64, snubbed: bool) -> Candidate {
+    fn c(peer: u64, merit: u64, snubbed: bool) -> Candidate {
         Candidate {
             peer: PeerKey(peer),
-            rate,
+            merit,
             snubbed,
             local: false,
         }
@@ -178,7 +184,7 @@ mod tests {
     }
 
     #[test]
-    fn best_rates_win_and_snubbed_peers_come_last() {
+    fn best_merits_win_and_snubbed_peers_come_last() {
         let cands = [
             c(1, 10, false),
             c(2, 50, false),
@@ -198,7 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn equal_rates_keep_the_order_given() {
+    fn equal_merits_keep_the_order_given() {
         // The engine shuffles candidates: among peers that gave nothing, no key is favoured.
         let cands = [
             c(3, 0, false),

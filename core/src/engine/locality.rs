@@ -32,25 +32,25 @@ impl Torrent {
     /// (every piece is fair game from anyone).
     pub(super) fn wanted_from_remote(&mut self, remote: PeerKey, now: Instant) -> Option<Bitfield> {
         let pieces = self.info.piece_count();
-        let mut held_locally = vec![0u8; pieces.div_ceil(8) as usize];
+        // Colleagues fetch their shares whether or not they unchoke us yet (they do so at
+        // their next rechoke): from the first second on, ours is all we take.
         let mut colleagues = vec![self.config.peer_id];
-        for peer in self.peers.values().filter(|p| p.local) {
-            // Colleagues fetch their shares whether or not they unchoke us yet (they do so
-            // at their next rechoke): from the first second on, ours is all we take.
-            colleagues.push(peer.info.peer_id);
-            // Held by a colleague, choking us or not: it comes over the LAN once that colleague
-            // (or one it passed it to) unchokes us. Fetching it from outside while a colleague
-            // chokes us took whole pieces over the WAN twice in the tail, when every piece was
-            // in the office and colleagues' slots were full (company, 1/400: 1.27 copies).
-            match &peer.holding {
-                Holding::All => return Some(Bitfield::new(pieces)),
-                Holding::Pieces(bits) => or_into(&mut held_locally, bits.as_bytes()),
-                Holding::Unknown => {}
-            }
-        }
+        colleagues.extend(
+            self.peers
+                .values()
+                .filter(|p| p.local)
+                .map(|p| p.info.peer_id),
+        );
         if colleagues.len() == 1 {
             return None;
         }
+        // Held by a colleague, choking us or not: it comes over the LAN once that colleague
+        // (or one it passed it to) unchokes us. Fetching it from outside while a colleague
+        // chokes us took whole pieces over the WAN twice in the tail, when every piece was
+        // in the office and colleagues' slots were full (company, 1/400: 1.27 copies).
+        let Some(held_locally) = self.held_by_colleagues() else {
+            return Some(Bitfield::new(pieces));
+        };
         let theirs = match &self.peers.get(&remote)?.holding {
             Holding::All => Bitfield::full(pieces),
             Holding::Pieces(bits) => bits.clone(),
@@ -70,6 +70,34 @@ impl Torrent {
             .map(|((t, l), o)| t & !l & if open_to_all { 0xff } else { *o })
             .collect();
         Bitfield::from_bytes(&wanted, pieces).ok()
+    }
+
+    /// The share of the pieces that neither we nor any colleague holds: what the site still
+    /// needs from outside.
+    pub(super) fn site_lacks(&self) -> f64 {
+        let pieces = self.info.piece_count();
+        let Some(mut held) = self.held_by_colleagues() else {
+            return 0.0;
+        };
+        if pieces == 0 {
+            return 0.0;
+        }
+        or_into(&mut held, self.picker.have().as_bytes());
+        let held: u32 = held.iter().map(|b| b.count_ones()).sum();
+        f64::from(pieces.saturating_sub(held)) / f64::from(pieces)
+    }
+
+    /// The pieces some colleague holds, as bitfield bytes; `None` when one holds them all.
+    fn held_by_colleagues(&self) -> Option<Vec<u8>> {
+        let mut held = vec![0u8; self.info.piece_count().div_ceil(8) as usize];
+        for peer in self.peers.values().filter(|p| p.local) {
+            match &peer.holding {
+                Holding::All => return None,
+                Holding::Pieces(bits) => or_into(&mut held, bits.as_bytes()),
+                Holding::Unknown => {}
+            }
+        }
+        Some(held)
     }
 
     /// No colleague has gained a piece for `Config::colleagues_stall_timeout`.

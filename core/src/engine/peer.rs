@@ -63,10 +63,10 @@ pub(crate) struct Peer {
 
     pub downloaded: RateMeter,
     pub uploaded: RateMeter,
-    /// `(downloaded, uploaded)` totals at the last rechoke: the choker ranks peers by what
-    /// moved since, over its own interval rather than the rate meter's few seconds, so its
+    /// `downloaded` total at the last rechoke: a leeching choker ranks peers by what they
+    /// sent since, over its own interval rather than the rate meter's few seconds, so its
     /// choice follows `Config::rechoke_interval` (and scales with it in the simulator).
-    pub totals_at_rechoke: (u64, u64),
+    pub received_at_rechoke: u64,
     pub last_received: Instant,
     pub last_sent: Instant,
     /// Last time they delivered a block we asked for (or when we started asking).
@@ -111,7 +111,7 @@ impl Peer {
             their_ut_metadata: None,
             downloaded: RateMeter::default(),
             uploaded: RateMeter::default(),
-            totals_at_rechoke: (0, 0),
+            received_at_rechoke: 0,
             last_received: now,
             last_sent: now,
             last_block: now,
@@ -152,12 +152,17 @@ impl Peer {
             .min(MAX_QUEUE_DEPTH.min(self.their_reqq.max(1)))
     }
 
-    /// Bytes they sent us (`seeding`: we sent them) since the last rechoke.
-    pub fn moved_since_rechoke(&self, seeding: bool) -> u64 {
-        if seeding {
-            self.uploaded.total() - self.totals_at_rechoke.1
-        } else {
-            self.downloaded.total() - self.totals_at_rechoke.0
+    /// Bytes they sent us since the last rechoke.
+    pub fn received_since_rechoke(&self) -> u64 {
+        self.downloaded.total() - self.received_at_rechoke
+    }
+
+    /// How many of the torrent's `pieces` they lack (all of them until they say).
+    pub fn lacks(&self, pieces: u32) -> u32 {
+        match &self.holding {
+            Holding::Unknown => pieces,
+            Holding::Pieces(b) => pieces.saturating_sub(b.count_ones()),
+            Holding::All => 0,
         }
     }
 

@@ -79,6 +79,8 @@ pub struct Torrent {
     /// Bytes read for colleagues and for remote peers since the last rechoke (see `exports`).
     pub(super) sent_to_colleagues: u64,
     pub(super) sent_to_remote: u64,
+    /// Share of the pieces no one on our site held at the last rechoke (see `exports`).
+    pub(super) site_lacks: f64,
     /// When a local peer last announced a new piece (see `locality`).
     pub(super) local_gain: Instant,
     pub(super) shares: ShareCache,
@@ -148,6 +150,7 @@ impl Torrent {
             upload_cursor: None,
             sent_to_colleagues: 0,
             sent_to_remote: 0,
+            site_lacks: 1.0,
             local_gain: now,
             shares: ShareCache::default(),
             running: false,

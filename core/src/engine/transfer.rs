@@ -306,17 +306,22 @@ impl Torrent {
         }
     }
 
-    /// Interested peers in random order, which `choose_unchoked` keeps among equal rates (see
+    /// Interested peers in random order, which `choose_unchoked` keeps among equal merits (see
     /// `unchoke_if_room`).
     fn choke_candidates(&mut self) -> Vec<Candidate> {
         let seeding = self.is_complete();
+        let pieces = self.info.piece_count();
         let mut candidates: Vec<Candidate> = self
             .peers
             .iter()
             .filter(|(_, p)| p.peer_interested)
             .map(|(k, p)| Candidate {
                 peer: *k,
-                rate: p.moved_since_rechoke(seeding),
+                merit: if seeding {
+                    u64::from(p.lacks(pieces))
+                } else {
+                    p.received_since_rechoke()
+                },
                 snubbed: p.snubbed,
                 local: p.local,
             })
@@ -325,7 +330,7 @@ impl Torrent {
         candidates
     }
 
-    /// Tit-for-tat: the best peers by rate keep or get the regular slots, plus the optimistic
+    /// Tit-for-tat: the best peers by merit keep or get the regular slots, plus the optimistic
     /// one, which `rotate` moves to another peer.
     pub(super) fn rechoke(&mut self, rotate: bool, now: Instant) {
         let candidates = self.choke_candidates();
@@ -357,8 +362,9 @@ impl Torrent {
         }
         self.sent_to_colleagues = 0;
         self.sent_to_remote = 0;
+        self.site_lacks = self.site_lacks();
         for peer in self.peers.values_mut() {
-            peer.totals_at_rechoke = (peer.downloaded.total(), peer.uploaded.total());
+            peer.received_at_rechoke = peer.downloaded.total();
         }
         self.unchoke_if_room(now);
     }
