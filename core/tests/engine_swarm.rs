@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use bitfleet_core::budget::{Limits, SessionBudget};
 use bitfleet_core::engine::Config;
-use bitfleet_core::Bitfield;
 
 use swarm::*;
 
@@ -171,8 +170,7 @@ fn stuck_with_useless_peers(limit_node_0: fn(&mut Config)) -> Option<Duration> {
     swarm.add_leecher(2, None);
     // The seed dials nobody: node 0 must find it.
     swarm.configure = |config| config.max_peers = 0;
-    let pieces = swarm.info.piece_count();
-    swarm.add_node(data.clone(), Bitfield::full(pieces), None, 3, None);
+    swarm.add_seed(&data, None, 3);
     swarm.unreachable = vec![(1, 3), (2, 3)];
     swarm.run(Duration::from_secs(200));
     swarm.nodes[0].completed_at.map(|t| t.since_epoch())

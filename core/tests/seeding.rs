@@ -5,8 +5,6 @@ mod swarm;
 
 use std::time::Duration;
 
-use bitfleet_core::Bitfield;
-
 use swarm::*;
 
 /// Twelve leechers that each take at most 64 KiB/s and cannot reach each other, from one seed
@@ -21,8 +19,7 @@ fn twelve_slow_leechers_from_one_seed(seed_cap: Option<u64>) -> Duration {
         config.rechoke_interval = Duration::from_secs(8);
         config.unchoke_slots = 4;
     };
-    let pieces = swarm.info.piece_count();
-    swarm.add_node(data.clone(), Bitfield::full(pieces), seed_cap, 0, None);
+    swarm.add_seed(&data, seed_cap, 0);
     swarm.configure = |config| {
         config.rechoke_interval = Duration::from_secs(1);
         config.download_limit = Some(64 << 10);
@@ -30,9 +27,7 @@ fn twelve_slow_leechers_from_one_seed(seed_cap: Option<u64>) -> Duration {
     for seed in 1..=12 {
         swarm.add_leecher(seed, None);
     }
-    swarm.unreachable = (1..=12)
-        .flat_map(|a| (a + 1..=12).map(move |b| (a, b)))
-        .collect();
+    swarm.cut_off_from_each_other(1..=12);
     assert!(swarm.run(Duration::from_secs(300)), "swarm did not finish");
     assert!(swarm.nodes.iter().all(|n| n.storage == data));
     let last = swarm.nodes.iter().filter_map(|n| n.completed_at).max();
@@ -70,22 +65,13 @@ fn a_seed_gives_its_slot_to_whoever_lacks_the_most() {
         config.optimistic_interval = Duration::from_secs(3600);
         config.unchoke_slots = 1;
     };
-    let pieces = swarm.info.piece_count();
-    swarm.add_node(
-        data.clone(),
-        Bitfield::full(pieces),
-        Some(64 << 10),
-        0,
-        None,
-    );
+    swarm.add_seed(&data, Some(64 << 10), 0);
     swarm.run_until(Duration::from_secs(1), |_| false);
     swarm.configure = |_| {};
     for seed in 1..=4 {
         swarm.add_leecher(seed, None);
     }
-    swarm.unreachable = (1..=4)
-        .flat_map(|a| (a + 1..=4).map(move |b| (a, b)))
-        .collect();
+    swarm.cut_off_from_each_other(1..=4);
     assert!(swarm.run(Duration::from_secs(120)), "swarm did not finish");
     assert!(swarm.nodes.iter().all(|n| n.storage == data));
     let done: Vec<Duration> = swarm.nodes[1..]

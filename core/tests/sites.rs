@@ -55,14 +55,7 @@ fn a_site_member_with_nothing_to_fetch_outside_frees_the_seeds_upload_slot() {
         config.unchoke_slots = 0;
         config.optimistic_interval = Duration::from_secs(300);
     };
-    let pieces = swarm.info.piece_count();
-    swarm.add_node(
-        data.clone(),
-        Bitfield::full(pieces),
-        Some(256 << 10),
-        0,
-        None,
-    );
+    swarm.add_seed(&data, Some(256 << 10), 0);
     swarm.configure = |config| {
         config.local_networks = vec![office()];
         config.colleagues_stall_timeout = Duration::from_secs(60);

@@ -93,19 +93,26 @@ impl Swarm {
             dials: 0,
         };
         for (i, up_limit) in seeds.iter().enumerate() {
-            swarm.add_node(
-                data.to_vec(),
-                Bitfield::full(info.piece_count()),
-                *up_limit,
-                i as u64,
-                None,
-            );
+            swarm.add_seed(data, *up_limit, i as u64);
         }
         for i in 0..leechers {
             let seed = (seeds.len() + i) as u64;
             swarm.add_leecher(seed, None);
         }
         swarm
+    }
+
+    /// Adds a node holding all of `data`, uploading at most `up_limit` bytes/s.
+    pub fn add_seed(&mut self, data: &[u8], up_limit: Option<u64>, seed: u64) {
+        let pieces = self.info.piece_count();
+        self.add_node(data.to_vec(), Bitfield::full(pieces), up_limit, seed, None);
+    }
+
+    /// Makes no two of `nodes` able to reach each other.
+    pub fn cut_off_from_each_other(&mut self, nodes: std::ops::RangeInclusive<usize>) {
+        let (first, last) = nodes.into_inner();
+        self.unreachable
+            .extend((first..=last).flat_map(|a| (a + 1..=last).map(move |b| (a, b))));
     }
 
     pub fn add_leecher(&mut self, seed: u64, budget: Option<SessionBudget>) {
