@@ -76,11 +76,7 @@ impl Summary {
         let ratio = (unfinished == 0).then(|| {
             counted
                 .iter()
-                .filter_map(|&h| {
-                    let o = &outcome.hosts[h];
-                    o.completed_at
-                        .map(|d| d.as_secs_f64() / own_bound(bound, o))
-                })
+                .filter_map(|&h| to_own_bound(bound, &outcome.hosts[h]))
                 .fold(0.0, f64::max)
         });
 
@@ -179,6 +175,12 @@ fn own_bound(bound: f64, host: &HostOutcome) -> f64 {
     bound + away(host)
 }
 
+/// When `host` finished, as a multiple of its own bound; `None` if it never did.
+fn to_own_bound(bound: f64, host: &HostOutcome) -> Option<f64> {
+    host.completed_at
+        .map(|d| d.as_secs_f64() / own_bound(bound, host))
+}
+
 pub fn hours(secs: f64) -> String {
     if secs >= 3600.0 {
         format!("{:.2} h", secs / 3600.0)
@@ -221,9 +223,7 @@ fn render_late(out: &mut String, run: &Run) {
     let bound = run.summary.bound;
     let mut by_site: BTreeMap<String, usize> = BTreeMap::new();
     for h in run.outcome.hosts.iter().filter(|h| h.counted) {
-        if h.completed_at
-            .is_none_or(|d| d.as_secs_f64() > TARGET * own_bound(bound, h))
-        {
+        if to_own_bound(bound, h).is_none_or(|ratio| ratio > TARGET) {
             *by_site.entry(site_name(run.layout, h.site)).or_default() += 1;
         }
     }
